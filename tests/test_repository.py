@@ -1,0 +1,46 @@
+"""Checks on the repository itself: notebooks stored clean, every chapter in the TOC."""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import strip_notebooks  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_chapters():
+    assert len(NOTEBOOKS) >= 10
+
+
+def test_notebooks_are_stored_without_outputs():
+    dirty = [p.name for p in NOTEBOOKS if strip_notebooks.has_outputs(json.loads(p.read_text()))]
+    assert not dirty, f"strip outputs with `make strip`: {dirty}"
+
+
+def test_strip_keeps_tags_and_removes_outputs():
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": 3,
+                "metadata": {"tags": ["hide-input"]},
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}],
+                "source": "print(1)",
+            }
+        ]
+    }
+    assert strip_notebooks.has_outputs(nb)
+    cell = strip_notebooks.strip(nb)["cells"][0]
+    assert cell["outputs"] == [] and cell["execution_count"] is None
+    assert cell["metadata"]["tags"] == ["hide-input"]
+    assert not strip_notebooks.has_outputs(nb)
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    toc = (ROOT / "_toc.yml").read_text()
+    missing = [p.stem for p in NOTEBOOKS if f"notebooks/{p.stem}" not in toc]
+    assert not missing, f"add to _toc.yml: {missing}"
