@@ -1,7 +1,10 @@
 """Strip outputs and execution counts from the book's notebooks, keeping cell metadata.
 
+Also gives every notebook the standard Python 3 kernelspec (jupytext conversions lack
+one) and drops jupytext's bookkeeping metadata.
+
 Usage: python scripts/strip_notebooks.py [--check] [NOTEBOOK ...]
-With --check, change nothing and exit 1 if any notebook has stored outputs.
+With --check, change nothing and exit 1 if any notebook is not clean.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
 def has_outputs(nb: dict) -> bool:
+    """True if a code cell stores outputs or an execution count, or metadata is not clean."""
+    meta = nb.get("metadata", {})
+    if meta.get("kernelspec") != KERNELSPEC or "jupytext" in meta:
+        return True
     return any(
         c.get("outputs") or c.get("execution_count") is not None
         for c in nb["cells"]
@@ -28,6 +38,10 @@ def strip(nb: dict) -> dict:
             cell["outputs"] = []
             cell["execution_count"] = None
         cell.get("metadata", {}).pop("execution", None)
+    meta = nb.setdefault("metadata", {})
+    meta.pop("jupytext", None)
+    meta["kernelspec"] = dict(KERNELSPEC)
+    meta.setdefault("language_info", {"name": "python"})
     return nb
 
 

@@ -23,6 +23,7 @@ def test_notebooks_are_stored_without_outputs():
 
 def test_strip_keeps_tags_and_removes_outputs():
     nb = {
+        "metadata": {"kernelspec": dict(strip_notebooks.KERNELSPEC)},
         "cells": [
             {
                 "cell_type": "code",

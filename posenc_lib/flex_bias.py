@@ -1,0 +1,235 @@
+"""Position biases (ALiBi, T5, Shaw) inside attention without a (seq x seq) bias tensor.
+
+PyTorch's FlexAttention (``torch.nn.attention.flex_attention``, torch >= 2.5) takes a
+``score_mod(score, b, h, q_idx, kv_idx)`` callable that edits each attention logit inside
+the fused kernel, so a bias that is a function of ``(h, kv_idx - q_idx)`` never exists as
+a ``(batch, heads, q_len, kv_len)`` tensor:
+
+- ALiBi (Press et al., 2022): ``score + m_h (j - i)`` (causal; ``-m_h |j - i|`` symmetric).
+- T5 (Raffel et al., 2020): ``score + B[bucket(j - i), h]``; the bucket lookup is done once
+  for the ``q_len + kv_len - 1`` distinct offsets, a ``(2s - 1, heads)`` table.
+- Shaw et al. (2018): ``score + scale * q_i . a_clip(j - i)``; ``q a^T`` is precomputed as a
+  ``(batch, heads, q_len, 2K + 1)`` tensor, linear in the sequence length.
+
+Only the compiled FlexAttention (``torch.compile``, Inductor: Triton on CUDA, C++ on the CPU)
+is fused; the eager call evaluates the same ``score_mod`` but materialises the score matrix
+(use it for debugging). The documented fallback, used when FlexAttention is missing or with
+``backend="sdpa"``, builds the bias with :func:`materialised_bias` and calls
+:func:`torch.nn.functional.scaled_dot_product_attention` with it as ``attn_mask``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+
+from ._validation import check_choice, check_int, check_tensor
+
+__all__ = [
+    "flex_attention_available",
+    "alibi_score_mod",
+    "t5_score_mod",
+    "shaw_score_mod",
+    "materialised_bias",
+    "attention_with_bias",
+]
+
+SCHEMES = ("alibi", "t5", "shaw")
+BACKENDS = ("auto", "flex", "flex_eager", "sdpa")
+
+
+def flex_attention_available() -> bool:
+    """True if ``torch.nn.attention.flex_attention`` can be imported."""
+    try:
+        from torch.nn.attention import flex_attention  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def _compiled_flex():
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def alibi_score_mod(slopes: torch.Tensor, *, symmetric: bool = False):
+    """``score_mod`` adding ALiBi's linear bias ``m_h (j - i)`` (or ``-m_h |j - i|``).
+
+    Args:
+        slopes: ``(heads,)`` slopes ``m_h`` (e.g. :func:`posenc_lib.alibi.alibi_slopes`).
+        symmetric: ``-m_h |j - i|`` for bidirectional attention instead of ``m_h (j - i)``
+            (equal on the causal part ``j <= i``).
+    """
+    check_tensor("slopes", slopes, ndim=1, floating=True)
+
+    def score_mod(score, b, h, q_idx, kv_idx):
+        rel = kv_idx - q_idx
+        dist = -torch.abs(rel) if symmetric else rel
+        return score + slopes[h] * dist
+
+    return score_mod
+
+
+def _t5_offset_table(bias_table, q_len, kv_len, *, bidirectional, num_buckets, max_distance):
+    """``(q_len + kv_len - 1, heads)``: the T5 bias of every offset ``j - i``."""
+    from .t5 import t5_relative_position_bucket
+
+    rel = torch.arange(-(q_len - 1), kv_len, device=bias_table.device)
+    buckets = t5_relative_position_bucket(rel, bidirectional=bidirectional,
+                                          num_buckets=num_buckets, max_distance=max_distance)
+    return bias_table[buckets]
+
+
+def t5_score_mod(bias_table: torch.Tensor, *, q_len: int, kv_len: int,
+                 bidirectional: bool = True, num_buckets: int | None = None,
+                 max_distance: int = 128):
+    """``score_mod`` adding T5's bucketed bias ``B[bucket(j - i), h]``.
+
+    Args:
+        bias_table: ``(num_buckets, heads)`` learned bias (T5's ``relative_attention_bias``
+            weight). Treated as data: gradients do not reach it through this path.
+        q_len, kv_len: sequence lengths the returned function will be used with.
+        bidirectional, num_buckets, max_distance: as in
+            :func:`posenc_lib.t5.t5_relative_position_bucket` (``num_buckets`` defaults to
+            ``bias_table.shape[0]``).
+    """
+    check_tensor("bias_table", bias_table, ndim=2, floating=True)
+    check_int("q_len", q_len, minimum=1)
+    check_int("kv_len", kv_len, minimum=1)
+    num_buckets = bias_table.shape[0] if num_buckets is None else num_buckets
+    table = _t5_offset_table(bias_table.detach(), q_len, kv_len, bidirectional=bidirectional,
+                             num_buckets=num_buckets, max_distance=max_distance)
+    offset = q_len - 1
+
+    def score_mod(score, b, h, q_idx, kv_idx):
+        return score + table[kv_idx - q_idx + offset, h]
+
+    return score_mod
+
+
+def _shaw_q_rel(q, rel_table):
+    return torch.einsum("bhsd,rd->bhsr", q, rel_table)
+
+
+def shaw_score_mod(q: torch.Tensor, rel_table: torch.Tensor, *, scale: float):
+    """``score_mod`` adding Shaw et al.'s key-side term ``scale * q_i . a_clip(j - i)``.
+
+    Args:
+        q: ``(batch, heads, q_len, head_dim)`` queries (the same passed to attention).
+        rel_table: ``(2K + 1, head_dim)`` embeddings ``a_{-K} .. a_{K}`` (row ``K`` is offset 0).
+        scale: the attention scale (``1 / sqrt(head_dim)`` by default in attention).
+    """
+    check_tensor("q", q, ndim=4, floating=True)
+    check_tensor("rel_table", rel_table, ndim=2, floating=True)
+    if rel_table.shape[0] % 2 == 0 or rel_table.shape[1] != q.shape[-1]:
+        raise ValueError("rel_table must have shape (2K + 1, head_dim), got "
+                         f"{tuple(rel_table.shape)} for head_dim {q.shape[-1]}")
+    k_max = rel_table.shape[0] // 2
+    q_rel = _shaw_q_rel(q, rel_table) * scale
+
+    def score_mod(score, b, h, q_idx, kv_idx):
+        idx = torch.clamp(kv_idx - q_idx, -k_max, k_max) + k_max
+        return score + q_rel[b, h, q_idx, idx]
+
+    return score_mod
+
+
+def materialised_bias(scheme: str, *, q_len: int, kv_len: int, slopes=None, bias_table=None,
+                      q=None, rel_table=None, scale=None, symmetric: bool = False,
+                      bidirectional: bool = True, max_distance: int = 128) -> torch.Tensor:
+    """The bias as a tensor: ``(heads, q_len, kv_len)`` (ALiBi, T5) or
+    ``(batch, heads, q_len, kv_len)`` (Shaw). This is what the SDPA fallback adds."""
+    check_choice("scheme", scheme, SCHEMES)
+    if scheme == "alibi":
+        device = slopes.device
+        rel = (torch.arange(kv_len, device=device)[None, :]
+               - torch.arange(q_len, device=device)[:, None]).float()
+        dist = -rel.abs() if symmetric else rel
+        return slopes.float()[:, None, None] * dist
+    if scheme == "t5":
+        table = _t5_offset_table(bias_table, q_len, kv_len, bidirectional=bidirectional,
+                                 num_buckets=bias_table.shape[0], max_distance=max_distance)
+        idx = (torch.arange(kv_len, device=table.device)[None, :]
+               - torch.arange(q_len, device=table.device)[:, None] + q_len - 1)
+        return table[idx].permute(2, 0, 1)
+    k_max = rel_table.shape[0] // 2
+    idx = (torch.arange(kv_len, device=q.device)[None, :]
+           - torch.arange(q_len, device=q.device)[:, None]).clamp(-k_max, k_max) + k_max
+    return torch.gather(_shaw_q_rel(q, rel_table) * scale, 3,
+                        idx.expand(*q.shape[:2], q_len, kv_len))
+
+
+def attention_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scheme: str,
+                        slopes=None, bias_table=None, rel_table=None, causal: bool = False,
+                        scale: float | None = None, symmetric: bool = False,
+                        bidirectional: bool = True, max_distance: int = 128,
+                        backend: str = "auto") -> torch.Tensor:
+    """Softmax attention with a position bias, ``softmax(scale q k^T + bias) v``.
+
+    Args:
+        q, k, v: ``(batch, heads, seq, head_dim)``.
+        scheme: ``"alibi"`` (needs ``slopes``), ``"t5"`` (needs ``bias_table``, use
+            ``scale=1.0`` as T5 does) or ``"shaw"`` (needs ``rel_table``).
+        causal: mask keys after the query (``j > i``).
+        scale: logit scale, default ``1 / sqrt(head_dim)``.
+        backend: ``"flex"`` (compiled FlexAttention: no ``(seq x seq)`` tensor),
+            ``"flex_eager"`` (same maths, unfused: for debugging), ``"sdpa"`` (materialised
+            bias through ``scaled_dot_product_attention``, the fallback) or ``"auto"``
+            (``"flex"`` when FlexAttention imports, otherwise ``"sdpa"``). The first
+            compiled call compiles a kernel (tens of seconds on a CPU).
+
+    Returns:
+        ``(batch, heads, q_len, head_dim)``.
+    """
+    check_choice("scheme", scheme, SCHEMES)
+    check_choice("backend", backend, BACKENDS)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_tensor(name, t, ndim=4, floating=True)
+    needed = {"alibi": ("slopes", slopes), "t5": ("bias_table", bias_table),
+              "shaw": ("rel_table", rel_table)}[scheme]
+    if needed[1] is None:
+        raise ValueError(f"scheme={scheme!r} needs the argument {needed[0]}")
+    q_len, kv_len = q.shape[-2], k.shape[-2]
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    if backend == "auto":
+        backend = "flex" if flex_attention_available() else "sdpa"
+
+    if backend == "sdpa":
+        bias = materialised_bias(scheme, q_len=q_len, kv_len=kv_len, slopes=slopes,
+                                 bias_table=bias_table, q=q, rel_table=rel_table, scale=scale,
+                                 symmetric=symmetric, bidirectional=bidirectional,
+                                 max_distance=max_distance).to(q.dtype)
+        if causal:
+            keep = torch.ones(q_len, kv_len, dtype=torch.bool, device=q.device).tril()
+            bias = bias.masked_fill(~keep, float("-inf"))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    if scheme == "alibi":
+        score_mod = alibi_score_mod(slopes, symmetric=symmetric)
+    elif scheme == "t5":
+        score_mod = t5_score_mod(bias_table, q_len=q_len, kv_len=kv_len,
+                                 bidirectional=bidirectional, max_distance=max_distance)
+    else:
+        score_mod = shaw_score_mod(q, rel_table, scale=scale)
+    block_mask = None
+    if causal:
+        def causal_mask(b, h, q_idx, kv_idx):
+            return q_idx >= kv_idx
+
+        block_mask = create_block_mask(causal_mask, None, None, q_len, kv_len,
+                                       device=q.device)
+    if backend == "flex":
+        return _compiled_flex()(q, k, v, score_mod=score_mod, block_mask=block_mask,
+                                scale=scale)
+    with warnings.catch_warnings():  # the eager path warns that it is unfused: we know
+        warnings.simplefilter("ignore", UserWarning)
+        return flex_attention(q, k, v, score_mod=score_mod, block_mask=block_mask,
+                              scale=scale)
