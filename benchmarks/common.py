@@ -21,8 +21,15 @@ from pathlib import Path
 import torch
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-PACKAGES = ("torch", "triton", "transformers", "rotary-embedding-torch", "torchtune",
-            "liger-kernel", "numpy")
+PACKAGES = (
+    "torch",
+    "triton",
+    "transformers",
+    "rotary-embedding-torch",
+    "torchtune",
+    "liger-kernel",
+    "numpy",
+)
 
 
 def sync(device) -> None:
@@ -30,8 +37,9 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def time_fn(fn, *, device, warmup: int = 2, min_time: float = 0.2, min_reps: int = 3,
-            max_reps: int = 200) -> dict:
+def time_fn(
+    fn, *, device, warmup: int = 2, min_time: float = 0.2, min_reps: int = 3, max_reps: int = 200
+) -> dict:
     """Median and minimum seconds per call of ``fn()``."""
     dev = torch.device(device)
     for _ in range(warmup):
@@ -39,8 +47,9 @@ def time_fn(fn, *, device, warmup: int = 2, min_time: float = 0.2, min_reps: int
     sync(dev)
     times = []
     start = time.perf_counter()
-    while len(times) < min_reps or (time.perf_counter() - start < min_time
-                                    and len(times) < max_reps):
+    while len(times) < min_reps or (
+        time.perf_counter() - start < min_time and len(times) < max_reps
+    ):
         if dev.type == "cuda":
             t0, t1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             t0.record()
@@ -52,8 +61,12 @@ def time_fn(fn, *, device, warmup: int = 2, min_time: float = 0.2, min_reps: int
             t0 = time.perf_counter()
             fn()
             times.append(time.perf_counter() - t0)
-    return {"median_s": statistics.median(times), "min_s": min(times), "reps": len(times),
-            "samples": times}
+    return {
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "reps": len(times),
+        "samples": times,
+    }
 
 
 def time_many(fns: dict, *, device, rounds: int = 3, min_time: float = 0.3) -> dict:
@@ -64,7 +77,7 @@ def time_many(fns: dict, *, device, rounds: int = 3, min_time: float = 0.3) -> d
     benchmarks compute their ratios from ``min_s`` and also store the median.
     """
     samples = {name: [] for name in fns}
-    for name, fn in fns.items():  # warm-up (and torch.compile) outside the timed rounds
+    for fn in fns.values():  # warm-up (and torch.compile) outside the timed rounds
         for _ in range(3):
             fn()
     sync(device)
@@ -72,8 +85,10 @@ def time_many(fns: dict, *, device, rounds: int = 3, min_time: float = 0.3) -> d
         for name, fn in fns.items():
             tm = time_fn(fn, device=device, warmup=1, min_time=min_time / rounds, min_reps=3)
             samples[name].extend(tm.pop("samples"))
-    return {name: {"median_s": statistics.median(v), "min_s": min(v), "reps": len(v)}
-            for name, v in samples.items()}
+    return {
+        name: {"median_s": statistics.median(v), "min_s": min(v), "reps": len(v)}
+        for name, v in samples.items()
+    }
 
 
 def peak_memory(fn, *, device) -> int | None:
@@ -121,8 +136,13 @@ def versions() -> dict:
 
 def git_commit() -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True, cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 

@@ -19,6 +19,7 @@ from .alibi import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .learned import *  # noqa: F403
 from .model import *  # noqa: F403
+from .multidim import *  # noqa: F403
 from .relative import *  # noqa: F403
 from .rope import *  # noqa: F403
 from .rope_scaling import *  # noqa: F403

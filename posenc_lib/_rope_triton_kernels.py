@@ -79,7 +79,7 @@ def _rope_kernel(
 
     for r in range(ROWS_PER_PROGRAM):
         row = (pid_n * ROWS_PER_PROGRAM + r).to(tl.int64)
-        row_ok = ((s64 * 0 + row) < n_rows)  # (BLOCK_S, 1); avoids tl.zeros (a @jit helper)
+        row_ok = (s64 * 0 + row) < n_rows  # (BLOCK_S, 1); avoids tl.zeros (a @jit helper)
         b = row // n_heads
         h = row % n_heads
         mask = mask_sk & row_ok

@@ -169,7 +169,7 @@ def train_model(model, batch_fn: Callable, *, steps: int, lr: float, warmup_step
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     model.eval()
     return losses
 
@@ -199,8 +199,11 @@ def lm_metrics(model, inputs, targets, *, batch_size: int = 16, bin_width: int |
 
 @torch.no_grad()
 def copy_accuracy(model, inputs, targets, mask, *, batch_size: int = 64) -> dict:
-    """Token accuracy on the delayed-copy task (masked positions excluded), overall and
-    at positions past the first ``inputs.shape[1]`` ... see ``acc_after``."""
+    """Token accuracy on the delayed-copy task, masked positions excluded.
+
+    Returns ``{"accuracy": float, "_per_position": list}`` (the accuracy at each position,
+    averaged over the batch; ``nan``-free: positions without targets give 0).
+    """
     model.eval()
     device = next(model.parameters()).device
     correct = torch.zeros(inputs.shape[1])

@@ -5,7 +5,8 @@ PyTorch's FlexAttention (``torch.nn.attention.flex_attention``, torch >= 2.5) ta
 the fused kernel, so a bias that is a function of ``(h, kv_idx - q_idx)`` never exists as
 a ``(batch, heads, q_len, kv_len)`` tensor:
 
-- ALiBi (Press et al., 2022): ``score + m_h (j - i)`` (causal; ``-m_h |j - i|`` symmetric).
+- ALiBi (Press et al., 2022): ``score - m_h (i - j)`` and ``-inf`` for ``j > i`` (causal),
+  ``score - m_h |i - j|`` otherwise: the two forms of :func:`posenc_lib.alibi.alibi_bias`.
 - T5 (Raffel et al., 2020): ``score + B[bucket(j - i), h]``; the bucket lookup is done once
   for the ``q_len + kv_len - 1`` distinct offsets, a ``(2s - 1, heads)`` table.
 - Shaw et al. (2018): ``score + scale * q_i . a_clip(j - i)``; ``q a^T`` is precomputed as a
@@ -55,23 +56,28 @@ def flex_attention_available() -> bool:
 def _compiled_flex():
     from torch.nn.attention.flex_attention import flex_attention
 
-    return torch.compile(flex_attention, dynamic=False)
+    # automatic dynamic shapes: a new sequence length recompiles once, not once per length
+    # (dynamo's recompile limit would otherwise silently drop to the unfused eager path)
+    return torch.compile(flex_attention)
 
 
-def alibi_score_mod(slopes: torch.Tensor, *, symmetric: bool = False):
-    """``score_mod`` adding ALiBi's linear bias ``m_h (j - i)`` (or ``-m_h |j - i|``).
+def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True):
+    """``score_mod`` adding ALiBi's bias, as :func:`posenc_lib.alibi.alibi_bias` does.
+
+    Query row ``i``, key column ``j`` (same positions, no KV-cache offset).
 
     Args:
         slopes: ``(heads,)`` slopes ``m_h`` (e.g. :func:`posenc_lib.alibi.alibi_slopes`).
-        symmetric: ``-m_h |j - i|`` for bidirectional attention instead of ``m_h (j - i)``
-            (equal on the causal part ``j <= i``).
+        causal: ``score - m_h (i - j)`` for ``j <= i`` and ``-inf`` for ``j > i`` (the bias
+            is also the causal mask); ``False``: ``score - m_h |i - j|``, no mask.
     """
     check_tensor("slopes", slopes, ndim=1, floating=True)
 
     def score_mod(score, b, h, q_idx, kv_idx):
         rel = kv_idx - q_idx
-        dist = -torch.abs(rel) if symmetric else rel
-        return score + slopes[h] * dist
+        if not causal:
+            return score - slopes[h] * torch.abs(rel)
+        return torch.where(rel <= 0, score + slopes[h] * rel, -float("inf"))
 
     return score_mod
 
@@ -81,14 +87,21 @@ def _t5_offset_table(bias_table, q_len, kv_len, *, bidirectional, num_buckets, m
     from .t5 import t5_relative_position_bucket
 
     rel = torch.arange(-(q_len - 1), kv_len, device=bias_table.device)
-    buckets = t5_relative_position_bucket(rel, bidirectional=bidirectional,
-                                          num_buckets=num_buckets, max_distance=max_distance)
+    buckets = t5_relative_position_bucket(
+        rel, bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance
+    )
     return bias_table[buckets]
 
 
-def t5_score_mod(bias_table: torch.Tensor, *, q_len: int, kv_len: int,
-                 bidirectional: bool = True, num_buckets: int | None = None,
-                 max_distance: int = 128):
+def t5_score_mod(
+    bias_table: torch.Tensor,
+    *,
+    q_len: int,
+    kv_len: int,
+    bidirectional: bool = True,
+    num_buckets: int | None = None,
+    max_distance: int = 128,
+):
     """``score_mod`` adding T5's bucketed bias ``B[bucket(j - i), h]``.
 
     Args:
@@ -103,8 +116,14 @@ def t5_score_mod(bias_table: torch.Tensor, *, q_len: int, kv_len: int,
     check_int("q_len", q_len, minimum=1)
     check_int("kv_len", kv_len, minimum=1)
     num_buckets = bias_table.shape[0] if num_buckets is None else num_buckets
-    table = _t5_offset_table(bias_table.detach(), q_len, kv_len, bidirectional=bidirectional,
-                             num_buckets=num_buckets, max_distance=max_distance)
+    table = _t5_offset_table(
+        bias_table.detach(),
+        q_len,
+        kv_len,
+        bidirectional=bidirectional,
+        num_buckets=num_buckets,
+        max_distance=max_distance,
+    )
     offset = q_len - 1
 
     def score_mod(score, b, h, q_idx, kv_idx):
@@ -128,8 +147,10 @@ def shaw_score_mod(q: torch.Tensor, rel_table: torch.Tensor, *, scale: float):
     check_tensor("q", q, ndim=4, floating=True)
     check_tensor("rel_table", rel_table, ndim=2, floating=True)
     if rel_table.shape[0] % 2 == 0 or rel_table.shape[1] != q.shape[-1]:
-        raise ValueError("rel_table must have shape (2K + 1, head_dim), got "
-                         f"{tuple(rel_table.shape)} for head_dim {q.shape[-1]}")
+        raise ValueError(
+            "rel_table must have shape (2K + 1, head_dim), got "
+            f"{tuple(rel_table.shape)} for head_dim {q.shape[-1]}"
+        )
     k_max = rel_table.shape[0] // 2
     q_rel = _shaw_q_rel(q, rel_table) * scale
 
@@ -140,43 +161,85 @@ def shaw_score_mod(q: torch.Tensor, rel_table: torch.Tensor, *, scale: float):
     return score_mod
 
 
-def materialised_bias(scheme: str, *, q_len: int, kv_len: int, slopes=None, bias_table=None,
-                      q=None, rel_table=None, scale=None, symmetric: bool = False,
-                      bidirectional: bool = True, max_distance: int = 128) -> torch.Tensor:
+def materialised_bias(
+    scheme: str,
+    *,
+    q_len: int,
+    kv_len: int,
+    slopes=None,
+    bias_table=None,
+    q=None,
+    rel_table=None,
+    scale=None,
+    causal: bool = True,
+    bidirectional: bool = True,
+    max_distance: int = 128,
+) -> torch.Tensor:
     """The bias as a tensor: ``(heads, q_len, kv_len)`` (ALiBi, T5) or
-    ``(batch, heads, q_len, kv_len)`` (Shaw). This is what the SDPA fallback adds."""
+    ``(batch, heads, q_len, kv_len)`` (Shaw). This is what the SDPA fallback adds.
+
+    ALiBi's causal form holds ``-inf`` above the diagonal (it is also the mask); the others
+    carry no mask."""
     check_choice("scheme", scheme, SCHEMES)
     if scheme == "alibi":
         device = slopes.device
-        rel = (torch.arange(kv_len, device=device)[None, :]
-               - torch.arange(q_len, device=device)[:, None]).float()
-        dist = -rel.abs() if symmetric else rel
-        return slopes.float()[:, None, None] * dist
+        rel = (
+            torch.arange(kv_len, device=device)[None, :]
+            - torch.arange(q_len, device=device)[:, None]
+        ).float()
+        if not causal:
+            return -slopes.float()[:, None, None] * rel.abs()
+        bias = slopes.float()[:, None, None] * rel
+        return bias.masked_fill(rel > 0, float("-inf"))
     if scheme == "t5":
-        table = _t5_offset_table(bias_table, q_len, kv_len, bidirectional=bidirectional,
-                                 num_buckets=bias_table.shape[0], max_distance=max_distance)
-        idx = (torch.arange(kv_len, device=table.device)[None, :]
-               - torch.arange(q_len, device=table.device)[:, None] + q_len - 1)
+        table = _t5_offset_table(
+            bias_table,
+            q_len,
+            kv_len,
+            bidirectional=bidirectional,
+            num_buckets=bias_table.shape[0],
+            max_distance=max_distance,
+        )
+        idx = (
+            torch.arange(kv_len, device=table.device)[None, :]
+            - torch.arange(q_len, device=table.device)[:, None]
+            + q_len
+            - 1
+        )
         return table[idx].permute(2, 0, 1)
     k_max = rel_table.shape[0] // 2
-    idx = (torch.arange(kv_len, device=q.device)[None, :]
-           - torch.arange(q_len, device=q.device)[:, None]).clamp(-k_max, k_max) + k_max
-    return torch.gather(_shaw_q_rel(q, rel_table) * scale, 3,
-                        idx.expand(*q.shape[:2], q_len, kv_len))
+    idx = (
+        torch.arange(kv_len, device=q.device)[None, :]
+        - torch.arange(q_len, device=q.device)[:, None]
+    ).clamp(-k_max, k_max) + k_max
+    return torch.gather(
+        _shaw_q_rel(q, rel_table) * scale, 3, idx.expand(*q.shape[:2], q_len, kv_len)
+    )
 
 
-def attention_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scheme: str,
-                        slopes=None, bias_table=None, rel_table=None, causal: bool = False,
-                        scale: float | None = None, symmetric: bool = False,
-                        bidirectional: bool = True, max_distance: int = 128,
-                        backend: str = "auto") -> torch.Tensor:
+def attention_with_bias(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    scheme: str,
+    slopes=None,
+    bias_table=None,
+    rel_table=None,
+    causal: bool = False,
+    scale: float | None = None,
+    bidirectional: bool = True,
+    max_distance: int = 128,
+    backend: str = "auto",
+) -> torch.Tensor:
     """Softmax attention with a position bias, ``softmax(scale q k^T + bias) v``.
 
     Args:
         q, k, v: ``(batch, heads, seq, head_dim)``.
         scheme: ``"alibi"`` (needs ``slopes``), ``"t5"`` (needs ``bias_table``, use
             ``scale=1.0`` as T5 does) or ``"shaw"`` (needs ``rel_table``).
-        causal: mask keys after the query (``j > i``).
+        causal: mask keys after the query (``j > i``); for ALiBi it also picks the form of
+            the bias (``-m_h (i - j)`` causal, ``-m_h |i - j|`` bidirectional).
         scale: logit scale, default ``1 / sqrt(head_dim)``.
         backend: ``"flex"`` (compiled FlexAttention: no ``(seq x seq)`` tensor),
             ``"flex_eager"`` (same maths, unfused: for debugging), ``"sdpa"`` (materialised
@@ -191,8 +254,11 @@ def attention_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, sc
     check_choice("backend", backend, BACKENDS)
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_tensor(name, t, ndim=4, floating=True)
-    needed = {"alibi": ("slopes", slopes), "t5": ("bias_table", bias_table),
-              "shaw": ("rel_table", rel_table)}[scheme]
+    needed = {
+        "alibi": ("slopes", slopes),
+        "t5": ("bias_table", bias_table),
+        "shaw": ("rel_table", rel_table),
+    }[scheme]
     if needed[1] is None:
         raise ValueError(f"scheme={scheme!r} needs the argument {needed[0]}")
     q_len, kv_len = q.shape[-2], k.shape[-2]
@@ -201,10 +267,19 @@ def attention_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, sc
         backend = "flex" if flex_attention_available() else "sdpa"
 
     if backend == "sdpa":
-        bias = materialised_bias(scheme, q_len=q_len, kv_len=kv_len, slopes=slopes,
-                                 bias_table=bias_table, q=q, rel_table=rel_table, scale=scale,
-                                 symmetric=symmetric, bidirectional=bidirectional,
-                                 max_distance=max_distance).to(q.dtype)
+        bias = materialised_bias(
+            scheme,
+            q_len=q_len,
+            kv_len=kv_len,
+            slopes=slopes,
+            bias_table=bias_table,
+            q=q,
+            rel_table=rel_table,
+            scale=scale,
+            causal=causal,
+            bidirectional=bidirectional,
+            max_distance=max_distance,
+        ).to(q.dtype)
         if causal:
             keep = torch.ones(q_len, kv_len, dtype=torch.bool, device=q.device).tril()
             bias = bias.masked_fill(~keep, float("-inf"))
@@ -213,23 +288,26 @@ def attention_with_bias(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, sc
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
     if scheme == "alibi":
-        score_mod = alibi_score_mod(slopes, symmetric=symmetric)
+        score_mod = alibi_score_mod(slopes, causal=causal)
     elif scheme == "t5":
-        score_mod = t5_score_mod(bias_table, q_len=q_len, kv_len=kv_len,
-                                 bidirectional=bidirectional, max_distance=max_distance)
+        score_mod = t5_score_mod(
+            bias_table,
+            q_len=q_len,
+            kv_len=kv_len,
+            bidirectional=bidirectional,
+            max_distance=max_distance,
+        )
     else:
         score_mod = shaw_score_mod(q, rel_table, scale=scale)
     block_mask = None
     if causal:
+
         def causal_mask(b, h, q_idx, kv_idx):
             return q_idx >= kv_idx
 
-        block_mask = create_block_mask(causal_mask, None, None, q_len, kv_len,
-                                       device=q.device)
+        block_mask = create_block_mask(causal_mask, None, None, q_len, kv_len, device=q.device)
     if backend == "flex":
-        return _compiled_flex()(q, k, v, score_mod=score_mod, block_mask=block_mask,
-                                scale=scale)
+        return _compiled_flex()(q, k, v, score_mod=score_mod, block_mask=block_mask, scale=scale)
     with warnings.catch_warnings():  # the eager path warns that it is unfused: we know
         warnings.simplefilter("ignore", UserWarning)
-        return flex_attention(q, k, v, score_mod=score_mod, block_mask=block_mask,
-                              scale=scale)
+        return flex_attention(q, k, v, score_mod=score_mod, block_mask=block_mask, scale=scale)

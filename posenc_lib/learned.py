@@ -54,9 +54,7 @@ class LearnedPositionalEmbedding(nn.Module):
         """The ``(max_len, d_model)`` table (the embedding weight, a parameter)."""
         return self.embedding.weight
 
-    def positions_table(
-        self, seq_len: int, *, offset: int = 0, device=None
-    ) -> torch.Tensor:
+    def positions_table(self, seq_len: int, *, offset: int = 0, device=None) -> torch.Tensor:
         """Rows ``offset .. offset + seq_len - 1`` of the table, shape ``(seq_len, d_model)``."""
         check_int("seq_len", seq_len, minimum=0)
         check_int("offset", offset, minimum=0)

@@ -59,21 +59,27 @@ def _check(x, cos, sin, layout):
     check_tensor("sin", sin, floating=True)
     check_choice("layout", layout, LAYOUTS)
     if cos.shape != sin.shape:
-        raise ValueError(f"cos and sin must have the same shape, got {tuple(cos.shape)} "
-                         f"and {tuple(sin.shape)}")
+        raise ValueError(
+            f"cos and sin must have the same shape, got {tuple(cos.shape)} and {tuple(sin.shape)}"
+        )
     if cos.ndim < 2 or any(d != 1 for d in cos.shape[:-2]):
-        raise ValueError("cos must have shape (seq, rotary_dim // 2) (leading size-1 dims "
-                         f"allowed), got {tuple(cos.shape)}")
+        raise ValueError(
+            "cos must have shape (seq, rotary_dim // 2) (leading size-1 dims "
+            f"allowed), got {tuple(cos.shape)}"
+        )
     seq, half = cos.shape[-2], cos.shape[-1]
     if x.shape[-2] != seq:
-        raise ValueError(f"x.shape[-2] (seq) must equal cos.shape[-2] = {seq}, "
-                         f"got x of shape {tuple(x.shape)}")
+        raise ValueError(
+            f"x.shape[-2] (seq) must equal cos.shape[-2] = {seq}, got x of shape {tuple(x.shape)}"
+        )
     if half < 1 or 2 * half > x.shape[-1]:
-        raise ValueError(f"cos.shape[-1] must be in [1, head_dim // 2] = [1, {x.shape[-1] // 2}]"
-                         f", got {half}")
+        raise ValueError(
+            f"cos.shape[-1] must be in [1, head_dim // 2] = [1, {x.shape[-1] // 2}], got {half}"
+        )
     if cos.device != x.device or sin.device != x.device:
-        raise ValueError(f"x, cos and sin must be on one device, got {x.device}, "
-                         f"{cos.device}, {sin.device}")
+        raise ValueError(
+            f"x, cos and sin must be on one device, got {x.device}, {cos.device}, {sin.device}"
+        )
 
 
 def _as_4d(t: torch.Tensor):
@@ -95,8 +101,11 @@ def _as_4d(t: torch.Tensor):
 def _config(seq: int, half: int, n_rows: int, interpreted: bool) -> dict:
     block_half = _next_pow2(half)
     if interpreted:  # few, large programs: the interpreter pays per program, not per element
-        return {"BLOCK_S": min(_next_pow2(seq), 128), "ROWS_PER_PROGRAM": min(n_rows, 16),
-                "num_warps": 4}
+        return {
+            "BLOCK_S": min(_next_pow2(seq), 128),
+            "ROWS_PER_PROGRAM": min(n_rows, 16),
+            "num_warps": 4,
+        }
     block_s = max(1, min(_next_pow2(seq), 2048 // block_half))
     n_blocks = -(-seq // block_s)
     rows = 1
@@ -134,15 +143,30 @@ def _launch(x, cos, sin, *, interleaved: bool, conj: bool, out=None, config=None
     tail = head_dim - 2 * half
     copy_tail = tail > 0 and o4.data_ptr() != x4.data_ptr()
     fn[grid](
-        x4, o4, cos2, sin2,
-        n_rows, heads, seq,
-        x4.stride(0), x4.stride(1), x4.stride(2),
-        o4.stride(0), o4.stride(1), o4.stride(2),
+        x4,
+        o4,
+        cos2,
+        sin2,
+        n_rows,
+        heads,
+        seq,
+        x4.stride(0),
+        x4.stride(1),
+        x4.stride(2),
+        o4.stride(0),
+        o4.stride(1),
+        o4.stride(2),
         cos2.stride(0),
-        HALF=half, HEAD_DIM=head_dim, BLOCK_HALF=_next_pow2(half),
-        BLOCK_S=cfg["BLOCK_S"], ROWS_PER_PROGRAM=cfg["ROWS_PER_PROGRAM"],
-        INTERLEAVED=interleaved, CONJ=conj, COPY_TAIL=copy_tail,
-        BLOCK_TAIL=_next_pow2(max(tail, 1)), num_warps=cfg["num_warps"],
+        HALF=half,
+        HEAD_DIM=head_dim,
+        BLOCK_HALF=_next_pow2(half),
+        BLOCK_S=cfg["BLOCK_S"],
+        ROWS_PER_PROGRAM=cfg["ROWS_PER_PROGRAM"],
+        INTERLEAVED=interleaved,
+        CONJ=conj,
+        COPY_TAIL=copy_tail,
+        BLOCK_TAIL=_next_pow2(max(tail, 1)),
+        num_warps=cfg["num_warps"],
     )
     return out
 
@@ -153,8 +177,15 @@ class _FusedRope(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, cos, sin, interleaved, inplace, config):
-        out = _launch(x, cos, sin, interleaved=interleaved, conj=False,
-                      out=x if inplace else None, config=config)
+        out = _launch(
+            x,
+            cos,
+            sin,
+            interleaved=interleaved,
+            conj=False,
+            out=x if inplace else None,
+            config=config,
+        )
         if inplace:
             ctx.mark_dirty(x)
         ctx.save_for_backward(cos, sin)
@@ -165,14 +196,21 @@ class _FusedRope(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         cos, sin = ctx.saved_tensors
-        grad_x = _launch(grad_out, cos, sin, interleaved=ctx.interleaved, conj=True,
-                         config=ctx.config)
+        grad_x = _launch(
+            grad_out, cos, sin, interleaved=ctx.interleaved, conj=True, config=ctx.config
+        )
         return grad_x, None, None, None, None, None
 
 
-def apply_rope_fused(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *,
-                     layout: str = "half", inplace: bool = False,
-                     _config: dict | None = None) -> torch.Tensor:
+def apply_rope_fused(
+    x: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    *,
+    layout: str = "half",
+    inplace: bool = False,
+    _config: dict | None = None,
+) -> torch.Tensor:
     """Apply RoPE with the fused Triton kernel (CUDA; CPU tensors run in the interpreter).
 
     Computes, for each position ``p`` and pair ``k < r/2`` with ``r = 2 * cos.shape[-1]``,
@@ -196,11 +234,15 @@ def apply_rope_fused(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *,
     """
     _check(x, cos, sin, layout)
     if not triton_available():
-        raise ModuleNotFoundError("apply_rope_fused needs the 'triton' package; use "
-                                  "apply_rope_fast, which falls back to apply_rope")
+        raise ModuleNotFoundError(
+            "apply_rope_fused needs the 'triton' package; use "
+            "apply_rope_fast, which falls back to apply_rope"
+        )
     if cos.requires_grad or sin.requires_grad:
-        raise ValueError("apply_rope_fused treats cos and sin as constants; got tables that "
-                         "require grad (use posenc_lib.apply_rope to differentiate them)")
+        raise ValueError(
+            "apply_rope_fused treats cos and sin as constants; got tables that "
+            "require grad (use posenc_lib.apply_rope to differentiate them)"
+        )
     return _FusedRope.apply(x, cos, sin, layout == "interleaved", bool(inplace), _config)
 
 
@@ -214,8 +256,14 @@ def _use_kernel(x, cos, sin) -> bool:
     return x.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1"
 
 
-def apply_rope_fast(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *,
-                    layout: str = "half", inplace: bool = False) -> torch.Tensor:
+def apply_rope_fast(
+    x: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    *,
+    layout: str = "half",
+    inplace: bool = False,
+) -> torch.Tensor:
     """Apply RoPE with the fastest available path; same maths as ``apply_rope``.
 
     Uses :func:`apply_rope_fused` for CUDA tensors when Triton is installed (and for CPU

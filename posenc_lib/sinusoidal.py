@@ -266,5 +266,7 @@ class SinusoidalPositionalEncoding(nn.Module):
         return self.dropout(x + pe)
 
     def extra_repr(self) -> str:
-        return f"d_model={self.d_model}, max_len={self.max_len}, base={self.base:g}, " \
+        return (
+            f"d_model={self.d_model}, max_len={self.max_len}, base={self.base:g}, "
             f"scale_input={self.scale_input}"
+        )

@@ -111,9 +111,11 @@ def test_reference_table_hand_values():
     """The 'I am good' table (d_model = 4) computed by hand."""
     p = absolute.reference_table(3, 4)
     expected = torch.tensor(
-        [[0.0, 1.0, 0.0, 1.0],
-         [math.sin(1), math.cos(1), math.sin(0.01), math.cos(0.01)],
-         [math.sin(2), math.cos(2), math.sin(0.02), math.cos(0.02)]],
+        [
+            [0.0, 1.0, 0.0, 1.0],
+            [math.sin(1), math.cos(1), math.sin(0.01), math.cos(0.01)],
+            [math.sin(2), math.cos(2), math.sin(0.02), math.cos(0.02)],
+        ],
         dtype=torch.float64,
     )
     torch.testing.assert_close(p, expected)

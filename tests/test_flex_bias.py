@@ -20,8 +20,9 @@ from posenc_lib.flex_bias import (
     shaw_score_mod,
 )
 
-pytestmark = pytest.mark.skipif(not flex_attention_available(),
-                                reason="torch.nn.attention.flex_attention is missing")
+pytestmark = pytest.mark.skipif(
+    not flex_attention_available(), reason="torch.nn.attention.flex_attention is missing"
+)
 
 B, H, S, D = 2, 4, 20, 8
 
@@ -38,19 +39,24 @@ def _inputs(device, *, seed=0, q_len=S):
     return [t.to(device) for t in (q, k, v)], {n: t.to(device) for n, t in extras.items()}
 
 
-def _naive_bias(scheme, q, extras, *, scale, symmetric=False, bidirectional=True):
+def _naive_bias(scheme, q, extras, *, scale, causal=True, bidirectional=True):
     """The bias entry by entry from its definition, float64, (batch, heads, q_len, kv_len)."""
     q_len = q.shape[-2]
     bias = torch.zeros(B, H, q_len, S, dtype=torch.float64)
     for i in range(q_len):
         for j in range(S):
             if scheme == "alibi":
-                d = -abs(j - i) if symmetric else j - i
+                d = -(i - j) if causal else -abs(i - j)
                 bias[:, :, i, j] = extras["slopes"].double().cpu() * d
+                if causal and j > i:
+                    bias[:, :, i, j] = float("-inf")
             elif scheme == "t5":
                 bucket = pe.t5_relative_position_bucket(
-                    torch.tensor(j - i), bidirectional=bidirectional, num_buckets=32,
-                    max_distance=128)
+                    torch.tensor(j - i),
+                    bidirectional=bidirectional,
+                    num_buckets=32,
+                    max_distance=128,
+                )
                 bias[:, :, i, j] = extras["bias_table"][bucket].double().cpu()
             else:
                 a = extras["rel_table"][min(max(j - i, -3), 3) + 3].double().cpu()
@@ -66,8 +72,12 @@ def _naive_attention(q, k, v, bias, *, scale, causal):
     return torch.softmax(scores, dim=-1) @ v.double().cpu()
 
 
-CASES = [("alibi", {}), ("alibi", {"symmetric": True}), ("t5", {"scale": 1.0}),
-         ("t5", {"scale": 1.0, "bidirectional": False}), ("shaw", {})]
+CASES = [
+    ("alibi", {}),
+    ("t5", {"scale": 1.0}),
+    ("t5", {"scale": 1.0, "bidirectional": False}),
+    ("shaw", {}),
+]
 
 
 @pytest.mark.parametrize("scheme,opts", CASES, ids=lambda c: str(c))
@@ -77,10 +87,12 @@ def test_matches_naive_attention(device, scheme, opts, causal, backend):
     (q, k, v), extras = _inputs(device)
     scale = opts.get("scale", 1 / math.sqrt(D))
     needed = {"alibi": "slopes", "t5": "bias_table", "shaw": "rel_table"}[scheme]
-    out = attention_with_bias(q, k, v, scheme=scheme, causal=causal, backend=backend,
-                              **{needed: extras[needed]}, **opts)
-    bias = _naive_bias(scheme, q, extras, scale=scale, symmetric=opts.get("symmetric", False),
-                       bidirectional=opts.get("bidirectional", True))
+    out = attention_with_bias(
+        q, k, v, scheme=scheme, causal=causal, backend=backend, **{needed: extras[needed]}, **opts
+    )
+    bias = _naive_bias(
+        scheme, q, extras, scale=scale, causal=causal, bidirectional=opts.get("bidirectional", True)
+    )
     expected = _naive_attention(q, k, v, bias, scale=scale, causal=causal)
     assert out.shape == q.shape and out.dtype == q.dtype
     torch.testing.assert_close(out.cpu().double(), expected, atol=1e-5, rtol=1e-5)
@@ -90,23 +102,36 @@ def test_matches_naive_attention(device, scheme, opts, causal, backend):
 def test_materialised_bias_matches_definition(scheme):
     (q, _, _), extras = _inputs("cpu", seed=1)
     scale = 0.5
-    bias = materialised_bias(scheme, q_len=S, kv_len=S, q=q, scale=scale, max_distance=128,
-                             **{n: extras[n] for n in ("slopes", "bias_table", "rel_table")})
-    expected = _naive_bias(scheme, q, extras, scale=scale)
+    bias = materialised_bias(
+        scheme,
+        q_len=S,
+        kv_len=S,
+        q=q,
+        scale=scale,
+        max_distance=128,
+        causal=False,
+        **{n: extras[n] for n in ("slopes", "bias_table", "rel_table")},
+    )
+    expected = _naive_bias(scheme, q, extras, scale=scale, causal=False)
     if scheme != "shaw":
         assert bias.shape == (H, S, S), "ALiBi and T5 do not depend on the batch"
         expected = expected[0]
     torch.testing.assert_close(bias.double(), expected, atol=1e-5, rtol=1e-5)
 
 
-def test_alibi_matches_library_bias():
-    """The score_mod path agrees with the library's own ALiBi bias (pe.alibi_bias)."""
+@pytest.mark.parametrize("causal", [True, False])
+def test_alibi_matches_library_bias(causal):
+    """Both paths agree with the library's own ALiBi bias (pe.alibi_bias), both forms."""
     (q, k, v), _ = _inputs("cpu", seed=2)
     slopes = pe.alibi_slopes(H)
-    bias = pe.alibi_bias(H, S)  # (heads, q_len, kv_len)
+    bias = pe.alibi_bias(H, S, S, causal=causal)  # (heads, q_len, kv_len)
+    torch.testing.assert_close(
+        materialised_bias("alibi", q_len=S, kv_len=S, slopes=slopes, causal=causal), bias
+    )
     expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-    out = attention_with_bias(q, k, v, scheme="alibi", slopes=slopes, backend="flex_eager",
-                              symmetric=bool((bias > 0).sum() == 0 and (bias.triu(1) < 0).any()))
+    out = attention_with_bias(
+        q, k, v, scheme="alibi", slopes=slopes, causal=causal, backend="flex_eager"
+    )
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
 
 
@@ -114,23 +139,24 @@ def test_t5_score_mod_table_is_linear_in_length():
     """The T5 path keeps one bias per offset, (2s - 1, heads), never a (s x s) tensor."""
     _, extras = _inputs("cpu")
     mod = flex_bias.t5_score_mod(extras["bias_table"], q_len=S, kv_len=S)
-    cells = [c.cell_contents for c in mod.__closure__ if isinstance(c.cell_contents,
-                                                                    torch.Tensor)]
+    cells = [c.cell_contents for c in mod.__closure__ if isinstance(c.cell_contents, torch.Tensor)]
     assert [tuple(c.shape) for c in cells] == [(2 * S - 1, H)]
 
 
 def test_rectangular_query_block():
     """Fewer queries than keys (a decoding block): offsets are still key minus query."""
     (q, k, v), extras = _inputs("cpu", seed=3, q_len=5)
-    out = attention_with_bias(q, k, v, scheme="t5", bias_table=extras["bias_table"],
-                              scale=1.0, backend="flex_eager")
-    ref = attention_with_bias(q, k, v, scheme="t5", bias_table=extras["bias_table"],
-                              scale=1.0, backend="sdpa")
+    out = attention_with_bias(
+        q, k, v, scheme="t5", bias_table=extras["bias_table"], scale=1.0, backend="flex_eager"
+    )
+    ref = attention_with_bias(
+        q, k, v, scheme="t5", bias_table=extras["bias_table"], scale=1.0, backend="sdpa"
+    )
     bias = _naive_bias("t5", q, extras, scale=1.0)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(out.double(), _naive_attention(q, k, v, bias, scale=1.0,
-                                                              causal=False),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        out.double(), _naive_attention(q, k, v, bias, scale=1.0, causal=False), atol=1e-5, rtol=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -138,8 +164,10 @@ def test_rectangular_query_block():
 def test_compiled_flex_matches_sdpa():
     """The fused (compiled) kernel, on the CPU through Inductor's C++ backend."""
     (q, k, v), extras = _inputs("cpu", seed=4)
-    for scheme, kw in (("alibi", {"slopes": extras["slopes"]}),
-                       ("t5", {"bias_table": extras["bias_table"], "scale": 1.0})):
+    for scheme, kw in (
+        ("alibi", {"slopes": extras["slopes"]}),
+        ("t5", {"bias_table": extras["bias_table"], "scale": 1.0}),
+    ):
         fused = attention_with_bias(q, k, v, scheme=scheme, causal=True, backend="flex", **kw)
         ref = attention_with_bias(q, k, v, scheme=scheme, causal=True, backend="sdpa", **kw)
         torch.testing.assert_close(fused, ref, atol=1e-5, rtol=1e-5)

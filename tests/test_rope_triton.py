@@ -77,15 +77,17 @@ def test_matches_reference(device, dtype, layout, head_dim, half, inplace):
 def test_hand_worked_angles(device, layout):
     """Angle 0 is the identity, angle pi negates, angle pi/2 maps (a, b) to (-b, a)."""
     x = torch.tensor([[1.0, 2.0, 3.0, 4.0]] * 3, device=device)  # (seq=3, head_dim=4)
-    angles = torch.tensor([[0.0, 0.0], [math.pi, math.pi], [math.pi / 2, math.pi / 2]],
-                          device=device)
+    angles = torch.tensor(
+        [[0.0, 0.0], [math.pi, math.pi], [math.pi / 2, math.pi / 2]], device=device
+    )
     y = apply_rope_fused(x, angles.cos(), angles.sin(), layout=layout)
     if layout == "half":  # pairs (x0, x2), (x1, x3)
         quarter = [-3.0, -4.0, 1.0, 2.0]
     else:  # pairs (x0, x1), (x2, x3)
         quarter = [-2.0, 1.0, -4.0, 3.0]
-    expected = torch.tensor([[1.0, 2.0, 3.0, 4.0], [-1.0, -2.0, -3.0, -4.0], quarter],
-                            device=device)
+    expected = torch.tensor(
+        [[1.0, 2.0, 3.0, 4.0], [-1.0, -2.0, -3.0, -4.0], quarter], device=device
+    )
     torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
 
 
@@ -148,8 +150,9 @@ def test_dispatcher_picks_kernel_or_fallback(monkeypatch):
     x = torch.randn(2, 4, 8, generator=gen)
     calls = []
     real_launch = rope_triton._launch
-    monkeypatch.setattr(rope_triton, "_launch", lambda *a, **k: calls.append(1) or
-                        real_launch(*a, **k))
+    monkeypatch.setattr(
+        rope_triton, "_launch", lambda *a, **k: calls.append(1) or real_launch(*a, **k)
+    )
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     y_kernel = apply_rope_fast(x, cos, sin, layout="interleaved")
     assert calls == [1], "CPU + TRITON_INTERPRET=1 should use the kernel"

@@ -37,8 +37,7 @@ _EXPONENTS = {
     "j/d": "the exponent uses the column index j (base**(-j/d)), so the sine and cosine of "
     "a pair get different frequencies; both columns 2i and 2i+1 must use base**(-2i/d)",
     "2j/d": "the exponent is 2j/d with the column index j; use the pair index i = j // 2",
-    "-2i/d": "the exponent has the wrong sign: the angle is p / base**(2i/d), not "
-    "p * base**(2i/d)",
+    "-2i/d": "the exponent has the wrong sign: the angle is p / base**(2i/d), not p * base**(2i/d)",
 }
 
 
@@ -113,8 +112,10 @@ def _accepts(fn: Callable, name: str) -> bool:
 
 def _call(fn: Callable, args: tuple, kwargs: dict, what: str):
     """Run ``fn``; return (float64 tensor, None) or (None, failure)."""
-    shown = ", ".join([repr(a) if not torch.is_tensor(a) else f"<tensor {tuple(a.shape)}>"
-                       for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+    shown = ", ".join(
+        [repr(a) if not torch.is_tensor(a) else f"<tensor {tuple(a.shape)}>" for a in args]
+        + [f"{k}={v!r}" for k, v in kwargs.items()]
+    )
     try:
         out = fn(*args, **kwargs)
     except Exception as err:  # noqa: BLE001  (any error of the reader's code is reported)
@@ -138,8 +139,10 @@ def _first_wrong(got: torch.Tensor, want: torch.Tensor, name: str = "P") -> str:
         return "all entries within tolerance"
     idx = tuple(bad[0].tolist())
     where = ", ".join(map(str, idx))
-    return (f"first wrong entry {name}[{where}] = {got[idx].item():.4f}, expected "
-            f"{want[idx].item():.4f} ({len(bad)} of {want.numel()} entries are wrong)")
+    return (
+        f"first wrong entry {name}[{where}] = {got[idx].item():.4f}, expected "
+        f"{want[idx].item():.4f} ({len(bad)} of {want.numel()} entries are wrong)"
+    )
 
 
 def _shape_hint(shape: tuple, rows: int, cols: int, row_name: str) -> str:
@@ -151,16 +154,22 @@ def _shape_hint(shape: tuple, rows: int, cols: int, row_name: str) -> str:
     if shape == (rows, cols // 2):
         return msg + ": only d_model/2 columns; every frequency needs a sine AND a cosine"
     if shape == (rows, 2 * cols):
-        return msg + (": twice too many columns; d_model counts the sine and cosine columns "
-                      "together, so there are d_model/2 frequencies")
+        return msg + (
+            ": twice too many columns; d_model counts the sine and cosine columns "
+            "together, so there are d_model/2 frequencies"
+        )
     return msg
 
 
 def check_sinusoidal_table(
     fn: Callable,
     *,
-    cases: Sequence[tuple[int, int, float]] = ((3, 4, 10_000.0), (50, 32, 10_000.0),
-                                               (20, 6, 100.0), (7, 2, 10_000.0)),
+    cases: Sequence[tuple[int, int, float]] = (
+        (3, 4, 10_000.0),
+        (50, 32, 10_000.0),
+        (20, 6, 100.0),
+        (7, 2, 10_000.0),
+    ),
 ) -> CheckResult:
     """Check ``fn(seq_len, d_model, base=...)`` returns the interleaved sinusoidal table.
 
@@ -185,8 +194,7 @@ def check_sinusoidal_table(
             return failure
         case = f"seq_len={seq_len}, d_model={d_model}, base={base:g}"
         if tuple(got.shape) != (seq_len, d_model):
-            return _fail(f"[{case}] " + _shape_hint(tuple(got.shape), seq_len, d_model,
-                                                     "seq_len"))
+            return _fail(f"[{case}] " + _shape_hint(tuple(got.shape), seq_len, d_model, "seq_len"))
         if not torch.isfinite(got).all():
             return _fail(f"[{case}] the table contains nan or inf")
         want = reference_table(seq_len, d_model, base=base)
@@ -194,26 +202,41 @@ def check_sinusoidal_table(
             continue
         return _fail(f"[{case}] " + _diagnose_table(got, seq_len, d_model, base))
     note = f" ({skipped} case(s) with another base skipped: fn has no `base` argument)"
-    return CheckResult(True, "your table matches the sinusoidal encoding on "
-                             f"{len(cases) - skipped} cases" + (note if skipped else ""))
+    return CheckResult(
+        True,
+        "your table matches the sinusoidal encoding on "
+        f"{len(cases) - skipped} cases" + (note if skipped else ""),
+    )
 
 
 def _diagnose_table(got: torch.Tensor, seq_len: int, d_model: int, base: float) -> str:
-    options = itertools.product(("interleaved", "concat"), (False, True), tuple(_EXPONENTS),
-                                (0, 1), (base, 10_000.0))
+    options = itertools.product(
+        ("interleaved", "concat"), (False, True), tuple(_EXPONENTS), (0, 1), (base, 10_000.0)
+    )
     matches = []
     for layout, swapped, exponent, offset, used_base in options:
-        variant = reference_table(seq_len, d_model, base=used_base, layout=layout,
-                                  swapped=swapped, exponent=exponent, offset=offset)
+        variant = reference_table(
+            seq_len,
+            d_model,
+            base=used_base,
+            layout=layout,
+            swapped=swapped,
+            exponent=exponent,
+            offset=offset,
+        )
         if _close(got, variant):
             problems = []
             if layout == "concat":
-                problems.append("it uses the concatenated layout (all sines, then all "
-                                "cosines); this exercise asks for the interleaved layout "
-                                "P[p, 2i] = sin, P[p, 2i+1] = cos")
+                problems.append(
+                    "it uses the concatenated layout (all sines, then all "
+                    "cosines); this exercise asks for the interleaved layout "
+                    "P[p, 2i] = sin, P[p, 2i+1] = cos"
+                )
             if swapped:
-                problems.append("sine and cosine are swapped: the sine goes in the even "
-                                "column (row 0 must read 0, 1, 0, 1, ...)")
+                problems.append(
+                    "sine and cosine are swapped: the sine goes in the even "
+                    "column (row 0 must read 0, 1, 0, 1, ...)"
+                )
             if exponent != "2i/d":
                 problems.append(_EXPONENTS[exponent])
             if offset:
@@ -262,20 +285,27 @@ def check_shift_matrix(
             return _fail(f"[{case}] shape {tuple(got.shape)}, expected ({d_model}, {d_model})")
         start = max(0, -k)
         table = reference_table(start + num_positions + max(k, 0), d_model, base=base)
-        before, after = table[start:start + num_positions], table[start + k:][:num_positions]
+        before, after = table[start : start + num_positions], table[start + k :][:num_positions]
         if _close(before @ got.T, after):
             continue
-        return _fail(f"[{case}] " + _diagnose_shift(got, k, d_model, base, start,
-                                                     num_positions, before, after))
-    return CheckResult(True, f"P[p + k] = M_k P[p] holds for {num_positions} positions p in "
-                             f"each of {len(cases)} cases (k, d_model)")
+        return _fail(
+            f"[{case}] "
+            + _diagnose_shift(got, k, d_model, base, start, num_positions, before, after)
+        )
+    return CheckResult(
+        True,
+        f"P[p + k] = M_k P[p] holds for {num_positions} positions p in "
+        f"each of {len(cases)} cases (k, d_model)",
+    )
 
 
 def _diagnose_shift(got, k, d_model, base, start, n, before, after) -> str:
     if _close(before @ got, after):
-        return ("this is the transpose of M_k (a rotation by -k). Each 2x2 block acts on "
-                "(sin, cos), so it is [[cos(k w), sin(k w)], [-sin(k w), cos(k w)]]; the "
-                "textbook rotation [[cos, -sin], [sin, cos]] is for (cos, sin) pairs")
+        return (
+            "this is the transpose of M_k (a rotation by -k). Each 2x2 block acts on "
+            "(sin, cos), so it is [[cos(k w), sin(k w)], [-sin(k w), cos(k w)]]; the "
+            "textbook rotation [[cos, -sin], [sin, cos]] is for (cos, sin) pairs"
+        )
     if k == 0 and not _close(got, torch.eye(d_model, dtype=got.dtype)):
         return "M_0 must be the identity: shifting by 0 positions changes nothing"
     length = start + n + max(k, 0)
@@ -283,26 +313,34 @@ def _diagnose_shift(got, k, d_model, base, start, n, before, after) -> str:
         if (layout, exponent) == ("interleaved", "2i/d"):
             continue
         table = reference_table(length, d_model, base=base, layout=layout, exponent=exponent)
-        b, a = table[start:start + n], table[start + k:][:n]
+        b, a = table[start : start + n], table[start + k :][:n]
         for matrix, extra in ((got, ""), (got.T, " and is transposed")):
             if _close(b @ matrix.T, a):
-                what = ("the concatenated layout (pair i is columns i and i + d/2)"
-                        if layout == "concat" else "another frequency: " + _EXPONENTS[exponent])
+                what = (
+                    "the concatenated layout (pair i is columns i and i + d/2)"
+                    if layout == "concat"
+                    else "another frequency: " + _EXPONENTS[exponent]
+                )
                 if layout == "concat" and exponent != "2i/d":
                     what += " and " + _EXPONENTS[exponent]
                 return f"your matrix shifts a table built with {what}{extra}"
     mask = torch.block_diag(*[torch.ones(2, 2, dtype=got.dtype)] * (d_model // 2))
     if (got * (1 - mask)).abs().max() > _ATOL:
-        return ("entries outside the 2x2 diagonal blocks are not zero: a shift never mixes "
-                "different frequencies, so M_k is block diagonal")
+        return (
+            "entries outside the 2x2 diagonal blocks are not zero: a shift never mixes "
+            "different frequencies, so M_k is block diagonal"
+        )
     residual = (before @ got.T - after).abs().amax(dim=0)
     pair = int(residual.argmax()) // 2
-    return (f"the shift is wrong for frequency pair i={pair} (columns {2 * pair}, "
-            f"{2 * pair + 1}); largest error {residual.max().item():.3g}")
+    return (
+        f"the shift is wrong for frequency pair i={pair} (columns {2 * pair}, "
+        f"{2 * pair + 1}); largest error {residual.max().item():.3g}"
+    )
 
 
-def check_layout_permutation(fn: Callable, *, d_models: Sequence[int] = (2, 4, 8, 10)
-                             ) -> CheckResult:
+def check_layout_permutation(
+    fn: Callable, *, d_models: Sequence[int] = (2, 4, 8, 10)
+) -> CheckResult:
     """Check ``perm = fn(d_model)`` satisfies ``concat[:, perm] == interleaved``.
 
     Args:
@@ -325,23 +363,36 @@ def check_layout_permutation(fn: Callable, *, d_models: Sequence[int] = (2, 4, 8
         if tuple(perm.shape) != (d_model,):
             return _fail(case + f"shape {tuple(perm.shape)}, expected ({d_model},)")
         if sorted(perm.tolist()) != list(range(d_model)):
-            return _fail(case + f"{perm.tolist()} is not a permutation of 0..{d_model - 1}: "
-                         "every column must be used exactly once")
+            return _fail(
+                case + f"{perm.tolist()} is not a permutation of 0..{d_model - 1}: "
+                "every column must be used exactly once"
+            )
         concat = reference_table(5, d_model, layout="concat")
         inter = reference_table(5, d_model)
         if _close(concat[:, perm], inter):
             continue
         if _close(inter[:, perm], concat):
-            return _fail(case + "this is the inverse permutation (it turns interleaved into "
-                         "concatenated); torch.argsort(perm) inverts it")
-        return _fail(case + f"concat[:, perm] is not the interleaved table; column 2i must be "
-                     f"concat column i and column 2i+1 concat column i + d/2 (got {perm.tolist()})")
-    return CheckResult(True, f"concat[:, perm] equals the interleaved table for d_model in "
-                             f"{tuple(d_models)}")
+            return _fail(
+                case + "this is the inverse permutation (it turns interleaved into "
+                "concatenated); torch.argsort(perm) inverts it"
+            )
+        return _fail(
+            case + f"concat[:, perm] is not the interleaved table; column 2i must be "
+            f"concat column i and column 2i+1 concat column i + d/2 (got {perm.tolist()})"
+        )
+    return CheckResult(
+        True, f"concat[:, perm] equals the interleaved table for d_model in {tuple(d_models)}"
+    )
 
 
-def _offset_similarity(table: torch.Tensor, max_offset: int, *, cosine: bool = True,
-                       roll: bool = False, reduce: str = "mean") -> torch.Tensor:
+def _offset_similarity(
+    table: torch.Tensor,
+    max_offset: int,
+    *,
+    cosine: bool = True,
+    roll: bool = False,
+    reduce: str = "mean",
+) -> torch.Tensor:
     x = torch.nn.functional.normalize(table, dim=1) if cosine else table
     out = []
     for k in range(max_offset + 1):
@@ -367,8 +418,10 @@ def check_offset_similarity(fn: Callable, *, seed: int = 0) -> CheckResult:
     gen = torch.Generator().manual_seed(seed)
     scaled = torch.randn(30, 8, generator=gen, dtype=torch.float64)
     scaled = scaled * torch.linspace(0.5, 3.0, 30, dtype=torch.float64)[:, None]
-    tables = [("random (30, 8) with unequal row norms", scaled, 10),
-              ("sinusoidal (64, 16)", reference_table(64, 16), 20)]
+    tables = [
+        ("random (30, 8) with unequal row norms", scaled, 10),
+        ("sinusoidal (64, 16)", reference_table(64, 16), 20),
+    ]
     for name, table, max_offset in tables:
         got, failure = _call(fn, (table.clone(), max_offset), {}, "fn")
         if failure is not None:
@@ -378,19 +431,25 @@ def check_offset_similarity(fn: Callable, *, seed: int = 0) -> CheckResult:
         if _close(got, want):
             continue
         if got.shape == (max_offset,) and (_close(got, want[1:]) or _close(got, want[:-1])):
-            return _fail(case + "one entry short: include both offset 0 and offset max_offset "
-                         f"(length {max_offset + 1})")
+            return _fail(
+                case + "one entry short: include both offset 0 and offset max_offset "
+                f"(length {max_offset + 1})"
+            )
         if tuple(got.shape) != (max_offset + 1,):
             return _fail(case + f"shape {tuple(got.shape)}, expected ({max_offset + 1},)")
-        variants = {
-            "used the dot product; divide by the norms of both rows (cosine similarity)":
-                _offset_similarity(table, max_offset, cosine=False),
-            "wraps around the end of the table (torch.roll); pair p with p + k only while "
-            "p + k < L": _offset_similarity(table, max_offset, roll=True),
-            "summed over p instead of averaging": _offset_similarity(table, max_offset,
-                                                                     reduce="sum"),
-        }
-        for message, variant in variants.items():
+        dot = "used the dot product; divide by the norms of both rows (cosine similarity)"
+        wrap = (
+            "wraps around the end of the table (torch.roll); pair p with p + k only while p + k < L"
+        )
+        variants = [
+            (dot, _offset_similarity(table, max_offset, cosine=False)),
+            (wrap, _offset_similarity(table, max_offset, roll=True)),
+            (
+                "summed over p instead of averaging",
+                _offset_similarity(table, max_offset, reduce="sum"),
+            ),
+        ]
+        for message, variant in variants:
             if _close(got, variant):
                 return _fail(case + message)
         return _fail(case + _first_wrong(got, want, name="out"))
