@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-command GPU run: kernel tests on CUDA, every benchmark, figures.
-#   bash benchmarks/run_gpu.sh [all|tests|rope|rest|plot]   (default: all)
-# Steps exist so that each fits a 10-minute limit: run "tests", "rope", "rest", "plot" in
-# turn; the benchmark steps merge into one file, benchmarks/results/cuda-<date>.json.
+#   bash benchmarks/run_gpu.sh [all|tests|rope|tables|bias|plot]   (default: all)
+# Steps exist so that each fits a 10-minute limit: run "tests", "rope", "tables", "bias",
+# "plot" in turn; the benchmark steps merge into one file, benchmarks/results/cuda-<date>.json.
 # PYTHON=/path/to/python picks the interpreter. Needs torch with CUDA, triton,
 # transformers, rotary-embedding-torch and liger-kernel (installed with --no-deps).
 # When $OUT is set (the device runner's output folder) results and figures are copied there.
@@ -15,10 +15,13 @@ if [[ $STEP == all || $STEP == tests ]]; then
   "$PY" -m pytest -q -p no:cacheprovider tests/test_rope_triton.py tests/test_flex_bias.py
 fi
 if [[ $STEP == all || $STEP == rope ]]; then
-  "$PY" benchmarks/run_all.py --device cuda --only rope --tune --merge
+  "$PY" benchmarks/run_all.py --device cuda --only rope --tune --merge --min-time 0.15
 fi
-if [[ $STEP == all || $STEP == rest ]]; then
-  "$PY" benchmarks/run_all.py --device cuda --only tables bias_attention --merge
+if [[ $STEP == all || $STEP == tables ]]; then
+  "$PY" benchmarks/run_all.py --device cuda --only tables --merge
+fi
+if [[ $STEP == all || $STEP == bias ]]; then
+  "$PY" benchmarks/run_all.py --device cuda --only bias_attention --merge
 fi
 if [[ $STEP == all || $STEP == plot ]]; then
   "$PY" benchmarks/plot.py --device cuda

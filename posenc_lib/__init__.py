@@ -14,14 +14,16 @@ Conventions, decided once for the whole library:
 Every module keeps its public names in ``__all__``; this file re-exports them.
 """
 
-from . import plotting  # noqa: F401  (namespace: pe.plotting.use_book_style())
+from . import exercises, plotting  # noqa: F401  (namespaces: pe.plotting, pe.exercises)
 from .alibi import *  # noqa: F403
 from .attention import *  # noqa: F403
+from .flex_bias import *  # noqa: F403
 from .learned import *  # noqa: F403
 from .model import *  # noqa: F403
 from .multidim import *  # noqa: F403
 from .relative import *  # noqa: F403
 from .rope import *  # noqa: F403
+from .rope_triton import *  # noqa: F403
 from .rope_scaling import *  # noqa: F403
 from .sinusoidal import *  # noqa: F403
 from .t5 import *  # noqa: F403

@@ -5,8 +5,8 @@ PyTorch's FlexAttention (``torch.nn.attention.flex_attention``, torch >= 2.5) ta
 the fused kernel, so a bias that is a function of ``(h, kv_idx - q_idx)`` never exists as
 a ``(batch, heads, q_len, kv_len)`` tensor:
 
-- ALiBi (Press et al., 2022): ``score - m_h (i - j)`` and ``-inf`` for ``j > i`` (causal),
-  ``score - m_h |i - j|`` otherwise: the two forms of :func:`posenc_lib.alibi.alibi_bias`.
+- ALiBi (Press et al., 2022): ``score - m_h (i - j)`` with a causal mask, or
+  ``score - m_h |i - j|``: the two forms of :func:`posenc_lib.alibi.alibi_bias`.
 - T5 (Raffel et al., 2020): ``score + B[bucket(j - i), h]``; the bucket lookup is done once
   for the ``q_len + kv_len - 1`` distinct offsets, a ``(2s - 1, heads)`` table.
 - Shaw et al. (2018): ``score + scale * q_i . a_clip(j - i)``; ``q a^T`` is precomputed as a
@@ -56,9 +56,11 @@ def flex_attention_available() -> bool:
 def _compiled_flex():
     from torch.nn.attention.flex_attention import flex_attention
 
-    # automatic dynamic shapes: a new sequence length recompiles once, not once per length
-    # (dynamo's recompile limit would otherwise silently drop to the unfused eager path)
-    return torch.compile(flex_attention)
+    # Static shapes: with torch 2.13 the dynamic-shape CPU template fails to compile (C++
+    # error) once a second score_mod is seen. Each new (score_mod, shape) compiles anew;
+    # past torch._dynamo.config.recompile_limit (8) dynamo warns and runs the call unfused,
+    # so raise that limit when serving many sequence lengths.
+    return torch.compile(flex_attention, dynamic=False)
 
 
 def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True):
@@ -68,8 +70,13 @@ def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True):
 
     Args:
         slopes: ``(heads,)`` slopes ``m_h`` (e.g. :func:`posenc_lib.alibi.alibi_slopes`).
-        causal: ``score - m_h (i - j)`` for ``j <= i`` and ``-inf`` for ``j > i`` (the bias
-            is also the causal mask); ``False``: ``score - m_h |i - j|``, no mask.
+        causal: ``score - m_h (i - j)``, to be paired with a causal mask (a FlexAttention
+            ``block_mask``, as :func:`attention_with_bias` does, which also skips the fully
+            masked blocks); ``False``: ``score - m_h |i - j|``, no mask.
+
+    The mask is kept out of the ``score_mod`` on purpose: a ``torch.where(..., -inf)`` here
+    is slower (no block skipping) and, with torch 2.13, breaks Inductor's C++ (CPU) code
+    generation for FlexAttention.
     """
     check_tensor("slopes", slopes, ndim=1, floating=True)
 
@@ -77,7 +84,7 @@ def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True):
         rel = kv_idx - q_idx
         if not causal:
             return score - slopes[h] * torch.abs(rel)
-        return torch.where(rel <= 0, score + slopes[h] * rel, -float("inf"))
+        return score + slopes[h] * rel
 
     return score_mod
 

@@ -48,8 +48,9 @@ __all__ = [
 ROPE_LAYOUTS = ("half", "interleaved")
 
 
-def rope_inv_freq(head_dim: int, *, base: float = 10_000.0, scaling=None, seq_len=None,
-                  device=None) -> tuple[torch.Tensor, float]:
+def rope_inv_freq(
+    head_dim: int, *, base: float = 10_000.0, scaling=None, seq_len=None, device=None
+) -> tuple[torch.Tensor, float]:
     """RoPE inverse frequencies ``theta_i = base ** (-2 i / head_dim)`` and attention scale.
 
     ``scaling`` is a Hugging-Face-style ``rope_scaling`` dict (``rope_type`` one of
@@ -76,8 +77,8 @@ def rope_inv_freq(head_dim: int, *, base: float = 10_000.0, scaling=None, seq_le
     rope_type = "default" if params is None else params["rope_type"]
     if rope_type in ("ntk", "dynamic") and head_dim < 4:
         raise ValueError(f"head_dim must be >= 4 for rope_type {rope_type!r}, got {head_dim}")
-    if rope_type != "default" and base == 1.0:
-        raise ValueError("base must be != 1 for scaled RoPE (all frequencies would be 1)")
+    if rope_type == "yarn" and base == 1.0:
+        raise ValueError("base must be != 1 for rope_type 'yarn' (its ramp divides by ln(base))")
     inv_freq, attention_scaling = ROPE_INIT_FUNCTIONS[rope_type](head_dim, base, params, seq_len)
     return inv_freq.to(device=device, dtype=torch.float32), float(attention_scaling)
 
@@ -93,8 +94,13 @@ def rope_angles(positions, inv_freq: torch.Tensor) -> torch.Tensor:
     return torch.outer(pos, inv_freq.to(torch.float32))
 
 
-def rope_cos_sin(positions, inv_freq: torch.Tensor, *, attention_scaling: float = 1.0,
-                 dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_cos_sin(
+    positions,
+    inv_freq: torch.Tensor,
+    *,
+    attention_scaling: float = 1.0,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``cos`` and ``sin`` tables of the RoPE angles, for :func:`apply_rope`.
 
     ``cos[m, k] = s_att * cos(positions[m] * inv_freq[k])`` (same for ``sin``), angles in
@@ -125,8 +131,9 @@ def _check_tables(x, cos, sin):
     check_tensor("cos", cos, min_ndim=2, floating=True)
     check_tensor("sin", sin, min_ndim=2, floating=True)
     if cos.shape != sin.shape:
-        raise ValueError(f"cos and sin must have the same shape, got {tuple(cos.shape)} "
-                         f"and {tuple(sin.shape)}")
+        raise ValueError(
+            f"cos and sin must have the same shape, got {tuple(cos.shape)} and {tuple(sin.shape)}"
+        )
     if cos.device != x.device or sin.device != x.device:
         raise ValueError(f"cos/sin must be on x's device {x.device}, got {cos.device}")
     n = cos.shape[-1]
@@ -151,8 +158,9 @@ def _check_tables(x, cos, sin):
     return n
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *,
-               layout: str = "half") -> torch.Tensor:
+def apply_rope(
+    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *, layout: str = "half"
+) -> torch.Tensor:
     """Rotate the first ``2 n`` features of ``x`` by the angles in ``cos``/``sin``.
 
     With ``n = cos.shape[-1]`` pairs and pair ``k = (a_k, b_k)``:
@@ -170,9 +178,19 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *,
         Tensor of ``x``'s shape and dtype.
     """
     check_choice("layout", layout, ROPE_LAYOUTS)
-    n = _check_tables(x, cos, sin)
+    _check_tables(x, cos, sin)
+    if cos.requires_grad or sin.requires_grad:  # learnable angles: let autograd see all
+        return _rope_formula(x, cos, sin, layout)
+    if x.requires_grad and torch.is_grad_enabled():
+        return _RopeFunction.apply(x, cos, sin, layout)
+    return _rope_no_grad(x, cos, sin, layout)
+
+
+def _rope_formula(x, cos, sin, layout):
+    """The formula as written, one temporary per operation (differentiable everywhere)."""
+    n = cos.shape[-1]
     work = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-    xr, rest = x[..., : 2 * n].to(work), x[..., 2 * n:]
+    xr, rest = x[..., : 2 * n].to(work), x[..., 2 * n :]
     c, s = cos.to(work), sin.to(work)
     if layout == "half":
         a, b = xr[..., :n], xr[..., n:]
@@ -181,6 +199,59 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *,
         a, b = xr[..., 0::2], xr[..., 1::2]
         out = torch.stack((a * c - b * s, b * c + a * s), dim=-1).flatten(-2)
     return torch.cat((out.to(x.dtype), rest), dim=-1) if rest.shape[-1] else out.to(x.dtype)
+
+
+def _rotate_into(out, x, cos, sin, layout):
+    """Write the rotation of ``x`` into ``out`` with four in-place kernels and no
+    temporaries: RoPE is memory-bound, so every avoided pass over the data counts."""
+    n = cos.shape[-1]
+    if layout == "half":
+        a, b, out_a, out_b = x[..., :n], x[..., n : 2 * n], out[..., :n], out[..., n : 2 * n]
+    else:
+        a, b = x[..., 0 : 2 * n : 2], x[..., 1 : 2 * n : 2]
+        out_a, out_b = out[..., 0 : 2 * n : 2], out[..., 1 : 2 * n : 2]
+    torch.mul(a, cos, out=out_a)
+    out_a.addcmul_(b, sin, value=-1)
+    torch.mul(b, cos, out=out_b)
+    out_b.addcmul_(a, sin)
+    if out.shape[-1] > 2 * n:
+        out[..., 2 * n :] = x[..., 2 * n :]
+    return out
+
+
+def _rope_no_grad(x, cos, sin, layout):
+    if x.dtype not in (torch.float16, torch.bfloat16):
+        return _rotate_into(torch.empty_like(x), x, cos.to(x.dtype), sin.to(x.dtype), layout)
+    # Half precision: float32 arithmetic on one block of positions at a time (about
+    # 256 KB of float32 per block), so the upcast copy stays in cache.
+    out = torch.empty_like(x)
+    cos, sin = cos.float(), sin.float()
+    seq = x.shape[-2]
+    block = max(16, (1 << 16) // max(1, x[..., 0, :].numel()))
+    for start in range(0, seq, block):
+        rows = slice(start, start + block)
+        xs = x[..., rows, :].float()
+        out[..., rows, :] = _rotate_into(
+            torch.empty_like(xs), xs, cos[..., rows, :], sin[..., rows, :], layout
+        )
+    return out
+
+
+class _RopeFunction(torch.autograd.Function):
+    """RoPE with a hand-written backward: the rotation is orthogonal, so the gradient
+    is the same rotation by the opposite angle (``sin`` negated)."""
+
+    @staticmethod
+    def forward(ctx, x, cos, sin, layout):
+        ctx.save_for_backward(cos, sin)
+        ctx.layout = layout
+        return _rope_no_grad(x, cos, sin, layout)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cos, sin = ctx.saved_tensors
+        # Through apply() again, so that double backward works too.
+        return _RopeFunction.apply(grad, cos, -sin, ctx.layout), None, None, None
 
 
 def rope_permutation(head_dim: int, *, inverse: bool = False, device=None) -> torch.Tensor:
@@ -199,9 +270,15 @@ def rope_permutation(head_dim: int, *, inverse: bool = False, device=None) -> to
     return perm.to(device)
 
 
-def rope_rotation_matrix(position: float, head_dim: int, *, base: float = 10_000.0,
-                         inv_freq: torch.Tensor | None = None, layout: str = "interleaved",
-                         dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def rope_rotation_matrix(
+    position: float,
+    head_dim: int,
+    *,
+    base: float = 10_000.0,
+    inv_freq: torch.Tensor | None = None,
+    layout: str = "interleaved",
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
     """The explicit ``head_dim x head_dim`` RoPE rotation ``R_m`` (float64 by default).
 
     For ``layout="interleaved"`` it is block diagonal with the 2 x 2 blocks
@@ -214,16 +291,21 @@ def rope_rotation_matrix(position: float, head_dim: int, *, base: float = 10_000
     check_int("head_dim", head_dim, minimum=2, even=True)
     check_choice("layout", layout, ROPE_LAYOUTS)
     check_float_dtype("dtype", dtype)
-    if isinstance(position, bool) or not isinstance(position, int | float) \
-            or not math.isfinite(position):
+    if (
+        isinstance(position, bool)
+        or not isinstance(position, int | float)
+        or not math.isfinite(position)
+    ):
         raise TypeError(f"position must be a finite number, got {position!r}")
     if inv_freq is None:
         inv_freq = check_positive_float("base", base) ** (
-            -2.0 * torch.arange(head_dim // 2, dtype=torch.float64) / head_dim)
+            -2.0 * torch.arange(head_dim // 2, dtype=torch.float64) / head_dim
+        )
     check_tensor("inv_freq", inv_freq, ndim=1, floating=True)
     if inv_freq.shape[0] != head_dim // 2:
-        raise ValueError(f"inv_freq must have head_dim // 2 = {head_dim // 2} entries, "
-                         f"got {inv_freq.shape[0]}")
+        raise ValueError(
+            f"inv_freq must have head_dim // 2 = {head_dim // 2} entries, got {inv_freq.shape[0]}"
+        )
     angle = position * inv_freq.to(torch.float64)
     c, s = angle.cos(), angle.sin()
     blocks = torch.stack((torch.stack((c, -s), -1), torch.stack((s, c), -1)), -2)  # (n, 2, 2)
@@ -248,8 +330,15 @@ class RotaryEmbedding(nn.Module):
             default ``head_dim``. Frequencies use ``rotary_dim`` as ``d``.
     """
 
-    def __init__(self, head_dim: int, *, base: float = 10_000.0, scaling=None,
-                 layout: str = "half", rotary_dim: int | None = None):
+    def __init__(
+        self,
+        head_dim: int,
+        *,
+        base: float = 10_000.0,
+        scaling=None,
+        layout: str = "half",
+        rotary_dim: int | None = None,
+    ):
         super().__init__()
         self.head_dim = check_int("head_dim", head_dim, minimum=2, even=True)
         rotary_dim = head_dim if rotary_dim is None else rotary_dim
@@ -265,7 +354,8 @@ class RotaryEmbedding(nn.Module):
     def set_scaling(self, scaling) -> None:
         """Switch the context-extension rule (``None`` for plain RoPE); clears the cache."""
         inv_freq, self.attention_scaling = rope_inv_freq(
-            self.rotary_dim, base=self.base, scaling=scaling)
+            self.rotary_dim, base=self.base, scaling=scaling
+        )
         self.scaling = normalize_rope_scaling(scaling)
         self.inv_freq = inv_freq.to(self.inv_freq.device)
         self._cache.clear()
@@ -277,27 +367,42 @@ class RotaryEmbedding(nn.Module):
     def _freqs(self, seq_len: int) -> tuple[torch.Tensor, float]:
         if not self._dynamic:
             return self.inv_freq, self.attention_scaling
-        inv_freq, att = rope_inv_freq(self.rotary_dim, base=self.base, scaling=self.scaling,
-                                      seq_len=seq_len, device=self.inv_freq.device)
+        inv_freq, att = rope_inv_freq(
+            self.rotary_dim,
+            base=self.base,
+            scaling=self.scaling,
+            seq_len=seq_len,
+            device=self.inv_freq.device,
+        )
         return inv_freq, att
 
     def cos_sin(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """float32 tables for positions ``0 .. length-1`` (cached per device and length)."""
         check_int("length", length, minimum=1)
-        key_len = max(length, self.scaling["original_max_position_embeddings"]) \
-            if self._dynamic else None
+        key_len = (
+            max(length, self.scaling["original_max_position_embeddings"]) if self._dynamic else None
+        )
         key = (str(self.inv_freq.device), key_len)
         hit = self._cache.get(key)
         if hit is None or hit[0].shape[0] < length:
             if len(self._cache) >= 8:
                 self._cache.clear()
+            # grow geometrically so token-by-token decoding rebuilds the table O(log L) times
+            size = length if hit is None else max(length, 2 * hit[0].shape[0])
+            size = min(size, key_len) if key_len is not None else size
             inv_freq, att = self._freqs(length)
-            hit = rope_cos_sin(length, inv_freq, attention_scaling=att)
+            hit = rope_cos_sin(size, inv_freq, attention_scaling=att)
             self._cache[key] = hit
         return hit[0][:length], hit[1][:length]
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor | None = None,
-                *, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        positions: torch.Tensor | None = None,
+        *,
+        offset: int = 0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate ``q`` ``(batch, heads_q, seq, head_dim)`` and ``k`` ``(batch, heads_k, seq,
         head_dim)``; positions default to ``offset .. offset + seq - 1`` (KV-cache decoding).
         ``positions`` may be ``(seq,)`` or per-sequence ``(batch, seq)``.
@@ -305,11 +410,13 @@ class RotaryEmbedding(nn.Module):
         for name, t in (("q", q), ("k", k)):
             check_tensor(name, t, ndim=4, floating=True)
             if t.shape[-1] != self.head_dim:
-                raise ValueError(f"{name}.shape[-1] must be head_dim = {self.head_dim}, "
-                                 f"got {t.shape[-1]}")
+                raise ValueError(
+                    f"{name}.shape[-1] must be head_dim = {self.head_dim}, got {t.shape[-1]}"
+                )
         if q.shape[0] != k.shape[0] or q.shape[2] != k.shape[2]:
-            raise ValueError(f"q and k must share batch and seq, got {tuple(q.shape)} and "
-                             f"{tuple(k.shape)}")
+            raise ValueError(
+                f"q and k must share batch and seq, got {tuple(q.shape)} and {tuple(k.shape)}"
+            )
         offset = check_int("offset", offset, minimum=0)
         seq = q.shape[2]
         if positions is None:
@@ -320,8 +427,10 @@ class RotaryEmbedding(nn.Module):
                 raise ValueError("give either positions or offset, not both")
             check_tensor("positions", positions)
             if positions.ndim not in (1, 2) or positions.shape[-1] != seq:
-                raise ValueError(f"positions must be (seq,) or (batch, seq) with seq = {seq}, "
-                                 f"got shape {tuple(positions.shape)}")
+                raise ValueError(
+                    f"positions must be (seq,) or (batch, seq) with seq = {seq}, "
+                    f"got shape {tuple(positions.shape)}"
+                )
             flat = as_positions(positions.reshape(-1), device=self.inv_freq.device)
             length = max(int(flat.max().ceil()) + 1, 1) if flat.numel() else 1
             inv_freq, att = self._freqs(length)
@@ -330,9 +439,13 @@ class RotaryEmbedding(nn.Module):
                 cos = cos.reshape(positions.shape[0], 1, seq, -1)
                 sin = sin.reshape(positions.shape[0], 1, seq, -1)
         cos, sin = cos.to(q.device), sin.to(q.device)
-        return (apply_rope(q, cos, sin, layout=self.layout),
-                apply_rope(k, cos, sin, layout=self.layout))
+        return (
+            apply_rope(q, cos, sin, layout=self.layout),
+            apply_rope(k, cos, sin, layout=self.layout),
+        )
 
     def extra_repr(self) -> str:
-        return (f"head_dim={self.head_dim}, rotary_dim={self.rotary_dim}, base={self.base}, "
-                f"layout={self.layout!r}, scaling={self.scaling}")
+        return (
+            f"head_dim={self.head_dim}, rotary_dim={self.rotary_dim}, base={self.base}, "
+            f"layout={self.layout!r}, scaling={self.scaling}"
+        )

@@ -42,9 +42,18 @@ _REQUIRED = {
     "llama3": ("factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"),
 }
 _KNOWN_KEYS = (
-    "rope_type", "type", "factor", "original_max_position_embeddings", "beta_fast",
-    "beta_slow", "attention_factor", "mscale", "mscale_all_dim", "truncate",
-    "low_freq_factor", "high_freq_factor",
+    "rope_type",
+    "type",
+    "factor",
+    "original_max_position_embeddings",
+    "beta_fast",
+    "beta_slow",
+    "attention_factor",
+    "mscale",
+    "mscale_all_dim",
+    "truncate",
+    "low_freq_factor",
+    "high_freq_factor",
 )
 
 
@@ -107,7 +116,8 @@ def normalize_rope_scaling(scaling) -> dict | None:
     if params.get("original_max_position_embeddings") is not None:
         out["original_max_position_embeddings"] = check_int(
             "scaling['original_max_position_embeddings']",
-            params["original_max_position_embeddings"], minimum=1,
+            params["original_max_position_embeddings"],
+            minimum=1,
         )
     if rope_type == "yarn":
         # Hugging Face treats a missing, None or 0 beta as the paper's default
@@ -119,8 +129,9 @@ def normalize_rope_scaling(scaling) -> dict | None:
                 f"{out['beta_fast']} <= {out['beta_slow']}"
             )
         att = params.get("attention_factor")
-        out["attention_factor"] = None if att is None else check_positive_float(
-            "scaling['attention_factor']", att)
+        out["attention_factor"] = (
+            None if att is None else check_positive_float("scaling['attention_factor']", att)
+        )
         for key in ("mscale", "mscale_all_dim"):
             v = params.get(key)
             out[key] = None if v is None else _number(f"scaling['{key}']", v, strict=False)

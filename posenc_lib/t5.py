@@ -146,6 +146,8 @@ class T5RelativePositionBias(nn.Module):
         )
 
     def forward(self, q_len: int, k_len: int, *, offset: int = 0) -> torch.Tensor:
+        """Return the additive bias ``B[h, i, j]`` = learned scalar of head ``h`` for the
+        bucket of ``j - (i + offset)``, shape ``(num_heads, q_len, k_len)``."""
         return self.embedding(self.buckets(q_len, k_len, offset=offset)).permute(2, 0, 1)
 
     def extra_repr(self) -> str:

@@ -3,9 +3,9 @@
 Each checker runs a reader's function on several inputs and returns a
 :class:`~posenc_lib.exercises.absolute.CheckResult` that says *what* is wrong (a wrong
 shape, sine and cosine swapped, the wrong exponent, the wrong layout, ...), not just
-``False``. Use them as ``from posenc_lib.exercises import absolute``.
+``False``. Use them as ``from posenc_lib.exercises import absolute``, or ``pe.exercises.absolute``.
 """
 
-from . import absolute  # noqa: F401
+from . import absolute, relative  # noqa: F401
 
-__all__ = ["absolute"]
+__all__ = ["absolute", "relative"]
