@@ -1,3 +1,194 @@
-"""Placeholder: being written."""
+"""A small decoder-only Transformer whose positional scheme is one argument.
 
-__all__: list[str] = []
+Used by the experiments of the book (learned tables, the length-generalisation lab,
+context extension). Pre-LayerNorm blocks (as in GPT-2), a GELU MLP, a causal mask, and
+untied input and output embeddings. Evaluation at lengths beyond training works for
+every scheme except ``"learned"``, whose table has no vector past ``max_len`` (a clear
+``ValueError``). Incremental decoding with :class:`KVCache` gives the same logits as the
+full forward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._validation import check_choice, check_int, check_tensor
+from .attention import POSITION_SCHEMES, LayerKVCache, MultiHeadAttention
+from .learned import LearnedPositionalEmbedding
+from .sinusoidal import SinusoidalPositionalEncoding
+
+__all__ = ["KVCache", "TinyTransformer", "TransformerBlock"]
+
+
+class KVCache:
+    """One :class:`~posenc_lib.attention.LayerKVCache` per layer of a model."""
+
+    def __init__(self, num_layers: int) -> None:
+        self.layers = [LayerKVCache() for _ in range(num_layers)]
+
+    @property
+    def length(self) -> int:
+        """Number of tokens already processed (the position of the next token)."""
+        return self.layers[0].length
+
+
+class TransformerBlock(nn.Module):
+    """``x + Attn(LN(x))`` then ``x + MLP(LN(x))`` (pre-LayerNorm)."""
+
+    def __init__(
+        self, d_model: int, num_heads: int, d_ff: int, *, dropout: float = 0.0, **attention_options
+    ) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model)
+        self.attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, **attention_options)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
+        )
+
+    def forward(self, x: torch.Tensor, *, cache: LayerKVCache | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache=cache)
+        return x + self.mlp(self.ln2(x))
+
+
+class TinyTransformer(nn.Module):
+    """Decoder-only Transformer language model with a pluggable positional scheme.
+
+    Args:
+        vocab_size: number of token ids.
+        d_model, num_heads, num_layers: width, heads per layer, depth.
+        d_ff: hidden width of the MLP (default ``4 * d_model``).
+        max_len: rows of the ``"learned"`` table, and of the precomputed sinusoidal table
+            (longer inputs compute their sinusoids on the fly).
+        position: one of ``"none"`` (alias ``"nope"``), ``"sinusoidal"``, ``"learned"``,
+            ``"shaw"``, ``"t5"``, ``"alibi"``, ``"rope"``.
+        rope_base, rope_scaling: RoPE options (a Hugging Face style ``rope_scaling`` dict).
+        dropout: dropout rate in training.
+        **attention_options: further options of
+            :class:`~posenc_lib.attention.MultiHeadAttention` (``shaw_max_distance``, ...).
+
+    ``forward(tokens)`` maps ``(batch, seq)`` token ids to ``(batch, seq, vocab_size)`` logits.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        *,
+        d_model: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        d_ff: int | None = None,
+        max_len: int = 512,
+        position: str = "rope",
+        rope_base: float = 10_000.0,
+        rope_scaling: dict | None = None,
+        dropout: float = 0.0,
+        **attention_options,
+    ) -> None:
+        super().__init__()
+        check_int("vocab_size", vocab_size, minimum=1)
+        check_int("num_layers", num_layers, minimum=1)
+        check_int("max_len", max_len, minimum=1)
+        position = "none" if position == "nope" else position
+        self.position = check_choice("position", position, POSITION_SCHEMES + ("nope",))
+        self.vocab_size, self.max_len = vocab_size, max_len
+        self.embed = nn.Embedding(vocab_size, d_model)
+        if position == "sinusoidal":
+            self.pos = SinusoidalPositionalEncoding(d_model, max_len=max_len)
+        elif position == "learned":
+            self.pos = LearnedPositionalEmbedding(max_len, d_model)
+        else:
+            self.pos = None
+        if position == "rope":
+            attention_options.update(rope_base=rope_base, rope_scaling=rope_scaling)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(
+                d_model,
+                num_heads,
+                d_ff or 4 * d_model,
+                dropout=dropout,
+                position=position,
+                causal=True,
+                **attention_options,
+            )
+            for _ in range(num_layers)
+        )
+        self.ln_f = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, vocab_size, bias=False)
+        for part in (self.embed, self.blocks, self.head):  # self.pos keeps its own init
+            part.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        # GPT-2's initialisation: N(0, 0.02) weights, zero biases.
+        if isinstance(module, nn.Linear | nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def new_kv_cache(self) -> KVCache:
+        """An empty cache for incremental decoding with ``forward(tokens, kv_cache=...)``."""
+        return KVCache(len(self.blocks))
+
+    def forward(self, tokens: torch.Tensor, *, kv_cache: KVCache | None = None) -> torch.Tensor:
+        """Logits ``(batch, seq, vocab_size)`` for token ids ``(batch, seq)``.
+
+        With ``kv_cache`` the tokens continue the cached ones: their positions start at
+        ``kv_cache.length``, and the cache is extended in place.
+        """
+        check_tensor("tokens", tokens, ndim=2)
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"tokens must be an integer tensor, got {tokens.dtype}")
+        offset = kv_cache.length if kv_cache is not None else 0
+        x = self.embed(tokens)
+        if self.pos is not None:
+            x = self.pos(x, offset=offset)
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache=kv_cache.layers[i] if kv_cache is not None else None)
+        return self.head(self.ln_f(x))
+
+    @torch.no_grad()
+    def generate(
+        self,
+        tokens: torch.Tensor,
+        max_new_tokens: int,
+        *,
+        greedy: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Continue ``tokens`` ``(batch, seq)`` by ``max_new_tokens`` using the KV cache."""
+        check_int("max_new_tokens", max_new_tokens, minimum=0)
+        cache = self.new_kv_cache()
+        logits = self(tokens, kv_cache=cache)[:, -1]
+        out = [tokens]
+        for _ in range(max_new_tokens):
+            if greedy:
+                nxt = logits.argmax(-1, keepdim=True)
+            else:
+                nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)
+            out.append(nxt)
+            logits = self(nxt, kv_cache=cache)[:, -1]
+        return torch.cat(out, dim=1)
+
+    def set_rope_scaling(self, scaling: dict | None, *, base: float | None = None) -> None:
+        """Switch every RoPE layer to a new ``rope_scaling`` dict (None: plain RoPE), e.g.
+        to evaluate a model trained at length L at 4L with YaRN; no weights change."""
+        if self.position != "rope":
+            raise ValueError(
+                f"set_rope_scaling needs position='rope', this model has {self.position!r}"
+            )
+        for block in self.blocks:
+            rotary = block.attn.rotary
+            if base is not None:
+                rotary.base = base
+            rotary.set_scaling(scaling)
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def extra_repr(self) -> str:
+        return f"position={self.position!r}, max_len={self.max_len}"
