@@ -103,3 +103,8 @@ strip:
 
 clean:
 	rm -rf _build .jupyter_cache
+
+## CPU benchmarks of the library against other implementations (a few minutes).
+bench: venv
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	$(BIN)/python benchmarks/run_all.py

@@ -23,8 +23,8 @@ from .model import *  # noqa: F403
 from .multidim import *  # noqa: F403
 from .relative import *  # noqa: F403
 from .rope import *  # noqa: F403
-from .rope_triton import *  # noqa: F403
 from .rope_scaling import *  # noqa: F403
+from .rope_triton import *  # noqa: F403
 from .sinusoidal import *  # noqa: F403
 from .t5 import *  # noqa: F403
 from .utils import *  # noqa: F403

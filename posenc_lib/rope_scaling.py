@@ -30,6 +30,7 @@ __all__ = [
     "yarn_attention_scaling",
 ]
 
+#: The accepted values of ``scaling["rope_type"]``.
 ROPE_TYPES = ("default", "linear", "ntk", "dynamic", "yarn", "llama3")
 
 # required keys per rope_type (besides "rope_type"); every other known key is optional

@@ -230,7 +230,8 @@ def apply_rope_fused(
 
     Raises:
         ModuleNotFoundError: Triton is not installed.
-        ValueError / TypeError: shapes, devices, dtypes or ``layout`` are invalid.
+        ValueError: shapes, devices or ``layout`` are invalid.
+        TypeError: ``x``, ``cos`` or ``sin`` has an unsupported dtype.
     """
     _check(x, cos, sin, layout)
     if not triton_available():

@@ -17,7 +17,7 @@ __all__ = ["seed_everything", "pick_device"]
 def seed_everything(seed: int = 0) -> torch.Generator:
     """Seed Python, NumPy and torch (CPU and CUDA) and return a seeded CPU generator."""
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (seeds the legacy global RNG that notebooks use)
     torch.manual_seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
     return torch.Generator().manual_seed(seed)

@@ -1,6 +1,7 @@
 """Checks on the repository itself: notebooks stored clean, every chapter in the TOC."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -45,3 +46,14 @@ def test_every_notebook_is_in_the_table_of_contents():
     toc = (ROOT / "_toc.yml").read_text()
     missing = [p.stem for p in NOTEBOOKS if f"notebooks/{p.stem}" not in toc]
     assert not missing, f"add to _toc.yml: {missing}"
+
+
+def test_every_chapter_has_exercises_and_a_summary():
+    """The course kit's promise: every chapter ends with a summary and exercises."""
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        assert text.count("```{exercise}") >= 2, f"{path.name}: fewer than 2 exercises"
+        assert text.count("```{solution}") >= text.count("```{exercise}"), path.name
+        assert re.search(r"^## (\d+\. )?Summary", text, re.M), f"{path.name}: no summary"
+        assert "## References" in text, f"{path.name}: no references section"

@@ -6,6 +6,6 @@ shape, sine and cosine swapped, the wrong exponent, the wrong layout, ...), not 
 ``False``. Use them as ``from posenc_lib.exercises import absolute``, or ``pe.exercises.absolute``.
 """
 
-from . import absolute, relative  # noqa: F401
+from . import absolute, relative, rope  # noqa: F401
 
-__all__ = ["absolute", "relative"]
+__all__ = ["absolute", "relative", "rope"]

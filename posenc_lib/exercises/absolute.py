@@ -73,7 +73,7 @@ def reference_table(
 ) -> torch.Tensor:
     """A sinusoidal table in float64, right by default, or with one of the usual mistakes.
 
-    Written column by column (a different route from :func:`posenc_lib.sinusoidal_encoding`)
+    Written column by column (a different route from :func:`~posenc_lib.sinusoidal.sinusoidal_encoding`)
     so that the two can be checked against each other.
 
     Args:

@@ -142,7 +142,7 @@ def check_alibi_slopes(
         head_counts: the head counts to try, in order.
 
     Returns:
-        A :class:`CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
     """
     for n in head_counts:
         got, failure = _run(fn, (n,), {}, f"fn({n})")
@@ -178,7 +178,7 @@ def check_alibi_bias(
     (``<= -1e4``) above the diagonal is accepted with a note.
 
     Returns:
-        A :class:`CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
     """
     finite_mask_used = False
     for n, s in cases:
@@ -366,7 +366,7 @@ def check_t5_bucket(
         max_rel: the largest ``|j - i|`` tried.
 
     Returns:
-        A :class:`CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
     """
     rel = torch.arange(-max_rel, max_rel + 1)
     for bidirectional, num_buckets, max_distance in configs:
@@ -436,7 +436,7 @@ def check_shaw_indices(
     ``clip(j - i, -k, k) + k`` as a ``(q_len, k_len)`` integer tensor.
 
     Returns:
-        A :class:`CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
     """
     for q_len, k_len, k in cases:
         got, failure = _run(fn, (q_len, k_len, k), {}, f"fn({q_len}, {k_len}, {k})")

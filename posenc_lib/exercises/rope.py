@@ -164,7 +164,7 @@ def check_apply_rope(fn: Callable, *, layout: str = "half", partial: bool = Fals
         partial: test partial rotary (``rotary_dim`` argument) instead of full heads.
 
     Returns:
-        A :class:`CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
     """
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
@@ -341,7 +341,7 @@ def check_layout_conversion(fn: Callable) -> CheckResult:
         fn: the reader's function, returning a tensor of ``W``'s shape.
 
     Returns:
-        A :class:`CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
     """
     gen = torch.Generator().manual_seed(1)
     cases = ((1, 4, 6), (2, 8, 12), (3, 6, 10))  # (num_heads, head_dim, d_model)
