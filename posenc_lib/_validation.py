@@ -31,6 +31,15 @@ def check_positive_float(name: str, value) -> float:
     return float(value)
 
 
+def check_init_std(value, name: str = "init_std") -> float:
+    """Return ``value`` as a float, or raise if it is not a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
 def check_choice(name: str, value, choices: Iterable[str]) -> str:
     """Raise unless ``value`` is one of ``choices``."""
     choices = tuple(choices)
@@ -46,8 +55,9 @@ def check_float_dtype(name: str, dtype) -> torch.dtype:
     return dtype
 
 
-def check_tensor(name: str, x, *, ndim: int | None = None, min_ndim: int | None = None,
-                 floating: bool = False) -> torch.Tensor:
+def check_tensor(
+    name: str, x, *, ndim: int | None = None, min_ndim: int | None = None, floating: bool = False
+) -> torch.Tensor:
     """Raise unless ``x`` is a tensor with the required number of dimensions."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -73,14 +83,13 @@ def as_positions(positions, *, device=None, name: str = "positions") -> torch.Te
         check_int(name, positions, minimum=0)
         return torch.arange(positions, dtype=torch.float32, device=device)
     if not isinstance(positions, torch.Tensor):
-        raise TypeError(
-            f"{name} must be an int or a 1-D tensor, got {type(positions).__name__}"
-        )
+        raise TypeError(f"{name} must be an int or a 1-D tensor, got {type(positions).__name__}")
     if positions.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {tuple(positions.shape)}")
     if positions.is_complex():
         raise TypeError(f"{name} must be real, got dtype {positions.dtype}")
     if positions.is_floating_point() and not torch.isfinite(positions).all():
         raise ValueError(f"{name} must be finite (no nan or inf)")
-    return positions.to(device=device if device is not None else positions.device,
-                        dtype=torch.float32)
+    return positions.to(
+        device=device if device is not None else positions.device, dtype=torch.float32
+    )

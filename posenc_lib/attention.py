@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validation import check_choice, check_int, check_tensor
-from .alibi import alibi_bias, alibi_slopes
+from .alibi import alibi_bias
 from .relative import ShawRelativePosition
 from .rope import RotaryEmbedding
 from .t5 import T5RelativePositionBias
@@ -41,7 +41,6 @@ __all__ = [
 
 #: Every positional scheme the attention layer and the small Transformer accept.
 POSITION_SCHEMES = ("none", "sinusoidal", "learned", "shaw", "t5", "alibi", "rope")
-_BIAS_SCHEMES = ("alibi", "t5", "shaw")
 
 
 @dataclass
@@ -49,6 +48,8 @@ class LayerKVCache:
     """Keys and values seen so far by one attention layer, ``(batch, heads, length, head_dim)``.
 
     RoPE keys are stored already rotated, so a cached key never needs rotating again.
+    The next query's position is :attr:`length`, which the positional schemes use as their
+    ``offset``.
     """
 
     keys: torch.Tensor | None = None
@@ -60,6 +61,13 @@ class LayerKVCache:
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Add the new keys and values; return all keys and values so far."""
+        if self.keys is not None and (
+            k.shape[:2] != self.keys.shape[:2] or k.shape[-1] != self.keys.shape[-1]
+        ):
+            raise ValueError(
+                "new keys must match the cached (batch, heads, *, head_dim) = "
+                f"{tuple(self.keys.shape)}, got {tuple(k.shape)}"
+            )
         if self.keys is None:
             self.keys, self.values = k, v
         else:
@@ -73,8 +81,13 @@ def causal_mask(q_len: int, k_len: int, *, offset: int | None = None, device=Non
 
     ``offset`` is the position of the first query; by default ``k_len - q_len`` (the
     queries are the last ``q_len`` of ``k_len`` tokens, as with a KV cache).
+
+    Returns:
+        bool tensor of shape ``(q_len, k_len)``.
     """
-    offset = k_len - q_len if offset is None else offset
+    check_int("q_len", q_len, minimum=0)
+    check_int("k_len", k_len, minimum=0)
+    offset = k_len - q_len if offset is None else check_int("offset", offset)
     i = torch.arange(q_len, device=device)[:, None] + offset
     j = torch.arange(k_len, device=device)[None, :]
     return j <= i
@@ -207,6 +220,8 @@ class MultiHeadAttention(nn.Module):
         self.position = check_choice("position", position, POSITION_SCHEMES)
         self.d_model, self.num_heads, self.causal = d_model, num_heads, causal
         self.head_dim = d_model // num_heads
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.dropout = dropout
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.out = nn.Linear(d_model, d_model, bias=False)
@@ -215,8 +230,6 @@ class MultiHeadAttention(nn.Module):
             self.rotary = RotaryEmbedding(
                 self.head_dim, base=rope_base, scaling=rope_scaling, layout=rope_layout
             )
-        elif position == "alibi":
-            self.register_buffer("slopes", alibi_slopes(num_heads), persistent=False)
         elif position == "t5":
             self.t5 = T5RelativePositionBias(
                 num_heads,
@@ -248,21 +261,26 @@ class MultiHeadAttention(nn.Module):
             bias = blocked if bias is None else bias + blocked
         return bias
 
-    def forward(self, x: torch.Tensor, *, cache: LayerKVCache | None = None) -> torch.Tensor:
-        """Attend over ``x`` ``(batch, seq, d_model)`` (and the cached tokens); same shape out."""
+    def forward(self, x: torch.Tensor, *, kv_cache: LayerKVCache | None = None) -> torch.Tensor:
+        """Attend over ``x`` ``(batch, seq, d_model)``; returns the same shape.
+
+        With ``kv_cache`` the tokens of ``x`` continue the cached ones: their positions are
+        ``kv_cache.length .. kv_cache.length + seq - 1``, they attend to the cached keys
+        too, and their keys and values are appended to the cache in place.
+        """
         check_tensor("x", x, ndim=3, floating=True)
         if x.shape[-1] != self.d_model:
             raise ValueError(f"x.shape[-1] must be d_model={self.d_model}, got {x.shape[-1]}")
         batch, seq, _ = x.shape
-        offset = cache.length if cache is not None else 0
+        offset = kv_cache.length if kv_cache is not None else 0
         # (batch, seq, 3 * d_model) -> 3 x (batch, heads, seq, head_dim)
         q, k, v = (
             self.qkv(x).view(batch, seq, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         )
         if self.position == "rope":
             q, k = self.rotary(q, k, offset=offset)
-        if cache is not None:
-            k, v = cache.append(k, v)
+        if kv_cache is not None:  # k, v: (batch, heads, offset + seq, head_dim)
+            k, v = kv_cache.append(k, v)
         k_len = k.shape[-2]
         p_drop = self.dropout if self.training else 0.0
         if self.position == "shaw":

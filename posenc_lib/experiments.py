@@ -69,12 +69,12 @@ class LabConfig:
     num_heads: int = 4
     num_layers: int = 2
     batch_size: int = 32
-    lm_steps: int = 150
+    lm_steps: int = 120
     copy_steps: int = 150
     lr: float = 3e-3
     warmup_steps: int = 30
     seeds: tuple[int, ...] = (0,)
-    lm_eval_windows: int = 16  # windows per evaluation length (validation text)
+    lm_eval_windows: int = 8  # windows of the longest length; every length reads the same text
     copy_eval_batch: int = 64
     copy_vocab: int = 16
     copy_delay: int = 5
@@ -82,6 +82,10 @@ class LabConfig:
     finetune_steps: int = 0  # short fine-tune at ext_factor * L after scaling (0: none)
     finetune_batch_size: int = 8
     finetune_lr: float = 1e-3
+    # Multiply token embeddings by sqrt(d_model) before adding the sinusoidal table, as in
+    # Vaswani et al. (2017); without it the unit-amplitude table drowns the N(0, 0.02)
+    # embeddings and the sinusoidal model barely trains within these budgets.
+    sinusoidal_scale_input: bool = True
 
     def __post_init__(self):
         check_int("train_len", self.train_len, minimum=8)
@@ -114,6 +118,8 @@ def build_model(scheme: str, vocab_size: int, cfg: LabConfig, *, seed: int,
 
     The learned table has exactly ``train_len`` rows (the model cannot run past it, on
     purpose); the other schemes get ``max_len`` (default: the longest evaluation length).
+    For ``"sinusoidal"``, ``cfg.sinusoidal_scale_input`` switches on the ``sqrt(d_model)``
+    scaling of the token embeddings.
     """
     from .model import TinyTransformer
 
@@ -125,6 +131,8 @@ def build_model(scheme: str, vocab_size: int, cfg: LabConfig, *, seed: int,
         vocab_size, d_model=cfg.d_model, num_heads=cfg.num_heads, num_layers=cfg.num_layers,
         max_len=cfg.train_len if scheme == "learned" else max_len, position=scheme,
     )
+    if scheme == "sinusoidal":
+        model.pos.scale_input = bool(cfg.sinusoidal_scale_input)
     return model.to(device if device is not None else pick_device())
 
 
@@ -245,15 +253,27 @@ def _eval_lengths(cfg: LabConfig) -> list[int]:
     return [cfg.train_len * f for f in cfg.eval_factors]
 
 
+def _eval_sets(cfg: LabConfig, val: torch.Tensor, lengths) -> dict:
+    """Windows of each length cut from the *same* stretch of validation text
+    (``lm_eval_windows`` windows of the longest length), so that every length is scored
+    on the same characters and only the context available to each prediction changes."""
+    span = cfg.lm_eval_windows * max(lengths)
+    if val.numel() < span + 1:
+        raise ValueError(f"validation text has {val.numel()} ids, need {span + 1}; "
+                         "lower lm_eval_windows")
+    return {n: _data.lm_eval_windows(val[:span + 1], seq_len=n) for n in lengths}
+
+
 def run_lm_lab(cfg: LabConfig, *, schemes: Iterable[str] = SCHEMES, seeds=None, device=None,
                log: Callable[[str], None] | None = None) -> list[dict]:
-    """Character-level language modelling: train each scheme at ``L``, evaluate the
-    validation text at every ``L * factor``. One record per (scheme, seed, length);
+    """Character-level language modelling: train each scheme at ``L``, score the same
+    stretch of validation text cut into windows of every ``L * factor``. One record per (scheme, seed, length);
     ``ppl`` is ``None`` where the model cannot run (a learned table past its rows)."""
     tok, train, val = _corpus(cfg)
     seeds = cfg.seeds if seeds is None else tuple(seeds)
     L = cfg.train_len
     records = []
+    evals = _eval_sets(cfg, val, _eval_lengths(cfg))
     for seed in seeds:
         for scheme in schemes:
             t0 = time.perf_counter()
@@ -263,8 +283,7 @@ def run_lm_lab(cfg: LabConfig, *, schemes: Iterable[str] = SCHEMES, seeds=None, 
                 lambda g: _data.lm_batch(train, batch_size=cfg.batch_size, seq_len=L, generator=g),
                 steps=cfg.lm_steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, seed=seed,
             )
-            for n in _eval_lengths(cfg):
-                x, y = _data.lm_eval_windows(val, seq_len=n, max_windows=cfg.lm_eval_windows)
+            for n, (x, y) in evals.items():
                 rec = {"task": "lm", "scheme": scheme, "seed": seed, "train_len": L,
                        "eval_len": n, "final_train_loss": losses[-1] if losses else None}
                 try:
@@ -327,8 +346,7 @@ def run_context_extension(cfg: LabConfig, *, methods: Iterable[str] = EXTENSION_
     finetune_steps = cfg.finetune_steps if finetune_steps is None else finetune_steps
     L, n_ext = cfg.train_len, cfg.train_len * cfg.ext_factor
     records = []
-    evals = {n: _data.lm_eval_windows(val, seq_len=n, max_windows=cfg.lm_eval_windows)
-             for n in (L, n_ext)}
+    evals = _eval_sets(cfg, val, (L, n_ext))
     for seed in seeds:
         t0 = time.perf_counter()
         model = build_model("rope", tok.vocab_size, cfg, seed=seed, device=device)
@@ -392,7 +410,7 @@ def results_document(kind: str, cfg: LabConfig, records: list[dict], *,
     }
 
 
-def save_results(doc: dict, path) -> Path:
+def save_results(doc: dict, path):
     """Write ``doc`` as indented JSON (parent folders created); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from ._validation import check_choice, check_int, check_tensor
+from .relative import relative_positions, shaw_relative_indices
+from .t5 import t5_relative_position_bucket
 
 __all__ = [
     "flex_attention_available",
@@ -91,8 +93,6 @@ def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True):
 
 def _t5_offset_table(bias_table, q_len, kv_len, *, bidirectional, num_buckets, max_distance):
     """``(q_len + kv_len - 1, heads)``: the T5 bias of every offset ``j - i``."""
-    from .t5 import t5_relative_position_bucket
-
     rel = torch.arange(-(q_len - 1), kv_len, device=bias_table.device)
     buckets = t5_relative_position_bucket(
         rel, bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance
@@ -168,6 +168,13 @@ def shaw_score_mod(q: torch.Tensor, rel_table: torch.Tensor, *, scale: float):
     return score_mod
 
 
+def _check_needed(scheme: str, **tables) -> None:
+    """Raise unless the table that ``scheme`` needs was given."""
+    name = {"alibi": "slopes", "t5": "bias_table", "shaw": "rel_table"}[scheme]
+    if tables[name] is None:
+        raise ValueError(f"scheme={scheme!r} needs the argument {name}")
+
+
 def materialised_bias(
     scheme: str,
     *,
@@ -182,18 +189,35 @@ def materialised_bias(
     bidirectional: bool = True,
     max_distance: int = 128,
 ) -> torch.Tensor:
-    """The bias as a tensor: ``(heads, q_len, kv_len)`` (ALiBi, T5) or
-    ``(batch, heads, q_len, kv_len)`` (Shaw). This is what the SDPA fallback adds.
+    """The bias as a tensor, what the SDPA fallback adds to the logits.
 
-    ALiBi's causal form holds ``-inf`` above the diagonal (it is also the mask); the others
-    carry no mask."""
+    With ``r = j - i`` (key minus query, :func:`posenc_lib.relative.relative_positions`):
+    ALiBi ``m_h r`` (``-inf`` where ``r > 0``: the causal form is also the mask) or
+    ``-m_h |r|``; T5 ``B[bucket(r), h]``; Shaw ``scale * q_i . a_{clip(r, -K, K)}``.
+
+    Args:
+        scheme: ``"alibi"``, ``"t5"`` or ``"shaw"``.
+        q_len, kv_len: numbers of queries and keys, >= 1.
+        slopes: ``(heads,)`` ALiBi slopes (needed for ``"alibi"``).
+        bias_table: ``(num_buckets, heads)`` T5 table (needed for ``"t5"``).
+        q, rel_table, scale: ``(batch, heads, q_len, head_dim)`` queries, ``(2K + 1,
+            head_dim)`` table and logit scale (needed for ``"shaw"``).
+        causal, bidirectional, max_distance: as in :func:`attention_with_bias`.
+
+    Returns:
+        float ``(heads, q_len, kv_len)`` (ALiBi, T5) or ``(batch, heads, q_len, kv_len)``
+        (Shaw).
+    """
     check_choice("scheme", scheme, SCHEMES)
+    check_int("q_len", q_len, minimum=1)
+    check_int("kv_len", kv_len, minimum=1)
+    _check_needed(scheme, slopes=slopes, bias_table=bias_table, rel_table=rel_table)
+    if scheme == "shaw":
+        check_tensor("q", q, ndim=4, floating=True)
+        if scale is None:
+            raise ValueError("scheme='shaw' needs the argument scale (e.g. 1 / sqrt(head_dim))")
     if scheme == "alibi":
-        device = slopes.device
-        rel = (
-            torch.arange(kv_len, device=device)[None, :]
-            - torch.arange(q_len, device=device)[:, None]
-        ).float()
+        rel = relative_positions(q_len, kv_len, device=slopes.device).float()
         if not causal:
             return -slopes.float()[:, None, None] * rel.abs()
         bias = slopes.float()[:, None, None] * rel
@@ -207,18 +231,10 @@ def materialised_bias(
             num_buckets=bias_table.shape[0],
             max_distance=max_distance,
         )
-        idx = (
-            torch.arange(kv_len, device=table.device)[None, :]
-            - torch.arange(q_len, device=table.device)[:, None]
-            + q_len
-            - 1
-        )
+        idx = relative_positions(q_len, kv_len, device=table.device) + q_len - 1
         return table[idx].permute(2, 0, 1)
     k_max = rel_table.shape[0] // 2
-    idx = (
-        torch.arange(kv_len, device=q.device)[None, :]
-        - torch.arange(q_len, device=q.device)[:, None]
-    ).clamp(-k_max, k_max) + k_max
+    idx = shaw_relative_indices(q_len, kv_len, max_distance=k_max, device=q.device)
     return torch.gather(
         _shaw_q_rel(q, rel_table) * scale, 3, idx.expand(*q.shape[:2], q_len, kv_len)
     )
@@ -261,13 +277,7 @@ def attention_with_bias(
     check_choice("backend", backend, BACKENDS)
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_tensor(name, t, ndim=4, floating=True)
-    needed = {
-        "alibi": ("slopes", slopes),
-        "t5": ("bias_table", bias_table),
-        "shaw": ("rel_table", rel_table),
-    }[scheme]
-    if needed[1] is None:
-        raise ValueError(f"scheme={scheme!r} needs the argument {needed[0]}")
+    _check_needed(scheme, slopes=slopes, bias_table=bias_table, rel_table=rel_table)
     q_len, kv_len = q.shape[-2], k.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     if backend == "auto":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validation import check_int, check_tensor
+from ._validation import check_init_std, check_int, check_tensor
 
 __all__ = ["LearnedPositionalEmbedding"]
 
@@ -39,9 +39,8 @@ class LearnedPositionalEmbedding(nn.Module):
         super().__init__()
         check_int("max_len", max_len, minimum=1)
         check_int("d_model", d_model, minimum=1)
-        if not float(init_std) >= 0.0:
-            raise ValueError(f"init_std must be >= 0, got {init_std}")
-        self.max_len, self.d_model, self.init_std = max_len, d_model, float(init_std)
+        self.max_len, self.d_model = max_len, d_model
+        self.init_std = check_init_std(init_std)
         self.embedding = nn.Embedding(max_len, d_model)
         self.reset_parameters()
 

@@ -2,8 +2,8 @@
 
 Used by the experiments of the book (learned tables, the length-generalisation lab,
 context extension). Pre-LayerNorm blocks (as in GPT-2), a GELU MLP, a causal mask, and
-untied input and output embeddings. Evaluation at lengths beyond training works for
-every scheme except ``"learned"``, whose table has no vector past ``max_len`` (a clear
+untied input and output embeddings (``tie_weights=True`` shares them, as GPT-2 does).
+Evaluation at lengths beyond training works for every scheme except ``"learned"``, whose table has no vector past ``max_len`` (a clear
 ``ValueError``). Incremental decoding with :class:`KVCache` gives the same logits as the
 full forward pass.
 """
@@ -13,18 +13,27 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validation import check_choice, check_int, check_tensor
+from ._validation import check_choice, check_int, check_positive_float, check_tensor
 from .attention import POSITION_SCHEMES, LayerKVCache, MultiHeadAttention
 from .learned import LearnedPositionalEmbedding
+from .rope import rope_inv_freq
 from .sinusoidal import SinusoidalPositionalEncoding
 
 __all__ = ["KVCache", "TinyTransformer", "TransformerBlock"]
 
 
 class KVCache:
-    """One :class:`~posenc_lib.attention.LayerKVCache` per layer of a model."""
+    """One :class:`~posenc_lib.attention.LayerKVCache` per layer of a model.
+
+    Layer ``l`` holds keys and values ``(batch, heads, length, head_dim)`` of every token
+    processed so far; the next token sits at position :attr:`length`.
+
+    Args:
+        num_layers: number of layers, >= 1.
+    """
 
     def __init__(self, num_layers: int) -> None:
+        check_int("num_layers", num_layers, minimum=1)
         self.layers = [LayerKVCache() for _ in range(num_layers)]
 
     @property
@@ -34,7 +43,13 @@ class KVCache:
 
 
 class TransformerBlock(nn.Module):
-    """``x + Attn(LN(x))`` then ``x + MLP(LN(x))`` (pre-LayerNorm)."""
+    """Pre-LayerNorm Transformer block: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))``.
+
+    ``MLP(h) = W_2 GELU(W_1 h)`` with ``W_1: d_model -> d_ff``; pre-LN as in GPT-2
+    (Radford et al., 2019; Xiong et al., 2020). ``forward(x)`` maps ``(batch, seq, d_model)``
+    to the same shape. ``attention_options`` go to
+    :class:`~posenc_lib.attention.MultiHeadAttention`.
+    """
 
     def __init__(
         self, d_model: int, num_heads: int, d_ff: int, *, dropout: float = 0.0, **attention_options
@@ -47,8 +62,8 @@ class TransformerBlock(nn.Module):
             nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
         )
 
-    def forward(self, x: torch.Tensor, *, cache: LayerKVCache | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), cache=cache)
+    def forward(self, x: torch.Tensor, *, kv_cache: LayerKVCache | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), kv_cache=kv_cache)
         return x + self.mlp(self.ln2(x))
 
 
@@ -65,6 +80,8 @@ class TinyTransformer(nn.Module):
             ``"shaw"``, ``"t5"``, ``"alibi"``, ``"rope"``.
         rope_base, rope_scaling: RoPE options (a Hugging Face style ``rope_scaling`` dict).
         dropout: dropout rate in training.
+        tie_weights: use the token embedding matrix as the output head (GPT-2, Press &
+            Wolf, 2017); default False (separate head).
         **attention_options: further options of
             :class:`~posenc_lib.attention.MultiHeadAttention` (``shaw_max_distance``, ...).
 
@@ -84,6 +101,7 @@ class TinyTransformer(nn.Module):
         rope_base: float = 10_000.0,
         rope_scaling: dict | None = None,
         dropout: float = 0.0,
+        tie_weights: bool = False,
         **attention_options,
     ) -> None:
         super().__init__()
@@ -119,6 +137,8 @@ class TinyTransformer(nn.Module):
         self.head = nn.Linear(d_model, vocab_size, bias=False)
         for part in (self.embed, self.blocks, self.head):  # self.pos keeps its own init
             part.apply(self._init_weights)
+        if tie_weights:  # logits = h E^T: one (vocab_size, d_model) matrix for both ends
+            self.head.weight = self.embed.weight
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -141,13 +161,24 @@ class TinyTransformer(nn.Module):
         check_tensor("tokens", tokens, ndim=2)
         if tokens.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"tokens must be an integer tensor, got {tokens.dtype}")
+        # Checked on the CPU only: on a GPU the check would synchronise every step, and an
+        # out-of-range id already stops the embedding kernel there (device-side assert).
+        if (
+            tokens.device.type == "cpu"
+            and tokens.numel()
+            and not (0 <= tokens.min() and tokens.max() < self.vocab_size)
+        ):
+            raise ValueError(
+                f"tokens must lie in [0, vocab_size={self.vocab_size}), got values in "
+                f"[{int(tokens.min())}, {int(tokens.max())}]"
+            )
         offset = kv_cache.length if kv_cache is not None else 0
         x = self.embed(tokens)
         if self.pos is not None:
             x = self.pos(x, offset=offset)
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, cache=kv_cache.layers[i] if kv_cache is not None else None)
+            x = block(x, kv_cache=kv_cache.layers[i] if kv_cache is not None else None)
         return self.head(self.ln_f(x))
 
     @torch.no_grad()
@@ -157,29 +188,55 @@ class TinyTransformer(nn.Module):
         max_new_tokens: int,
         *,
         greedy: bool = True,
+        temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Continue ``tokens`` ``(batch, seq)`` by ``max_new_tokens`` using the KV cache."""
+        """Continue ``tokens`` ``(batch, seq)`` by ``max_new_tokens`` using the KV cache.
+
+        The prompt is processed in one pass (prefill), then one token per step, each
+        attending to the cached keys and values. ``greedy=False`` samples from
+        ``softmax(logits / temperature)``. Call ``model.eval()`` first if the model has
+        dropout. Returns ``(batch, seq + max_new_tokens)`` token ids.
+        """
         check_int("max_new_tokens", max_new_tokens, minimum=0)
+        check_positive_float("temperature", temperature)
+        check_tensor("tokens", tokens, ndim=2)
+        if tokens.shape[1] == 0:
+            raise ValueError("tokens must hold a prompt of at least one token per sequence")
         cache = self.new_kv_cache()
-        logits = self(tokens, kv_cache=cache)[:, -1]
         out = [tokens]
+        nxt = tokens
         for _ in range(max_new_tokens):
+            logits = self(nxt, kv_cache=cache)[:, -1]  # (batch, vocab_size)
             if greedy:
                 nxt = logits.argmax(-1, keepdim=True)
             else:
-                nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)
-            out.append(nxt)
-            logits = self(nxt, kv_cache=cache)[:, -1]
+                probs = (logits.float() / temperature).softmax(-1)
+                nxt = torch.multinomial(probs, 1, generator=generator)
+            out.append(nxt)  # (batch, 1)
         return torch.cat(out, dim=1)
 
     def set_rope_scaling(self, scaling: dict | None, *, base: float | None = None) -> None:
-        """Switch every RoPE layer to a new ``rope_scaling`` dict (None: plain RoPE), e.g.
-        to evaluate a model trained at length L at 4L with YaRN; no weights change."""
+        """Switch every RoPE layer to a new ``rope_scaling`` dict (None: plain RoPE), and
+        optionally a new ``base``; no weight changes.
+
+        For context-extension experiments: evaluate a model trained at length ``L`` at
+        ``4L`` with ``{"rope_type": "yarn", "factor": 4.0,
+        "original_max_position_embeddings": L}`` (or ``"linear"``, ``"ntk"``,
+        ``"dynamic"``, ``"llama3"``; see :func:`~posenc_lib.rope.rope_inv_freq`).
+        Start a new KV cache afterwards: cached keys keep their old rotation. With
+        ``"dynamic"`` the frequencies depend on the current length, so incremental
+        decoding past ``original_max_position_embeddings`` differs from a full pass (the
+        cached keys were rotated at shorter lengths), as in other implementations.
+        """
         if self.position != "rope":
             raise ValueError(
                 f"set_rope_scaling needs position='rope', this model has {self.position!r}"
             )
+        if base is not None:
+            base = check_positive_float("base", base)
+        first = self.blocks[0].attn.rotary  # validate once, so no layer is left half-changed
+        rope_inv_freq(first.rotary_dim, base=base or first.base, scaling=scaling)
         for block in self.blocks:
             rotary = block.attn.rotary
             if base is not None:

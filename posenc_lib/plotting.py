@@ -28,8 +28,16 @@ def use_book_style() -> None:
             "image.cmap": SEQUENTIAL_CMAP,
             "axes.prop_cycle": mpl.cycler(
                 # Okabe-Ito palette: distinguishable under the common colour blindnesses.
-                color=["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
-                       "#56B4E9", "#F0E442", "#000000"]
+                color=[
+                    "#0072B2",
+                    "#E69F00",
+                    "#009E73",
+                    "#D55E00",
+                    "#CC79A7",
+                    "#56B4E9",
+                    "#F0E442",
+                    "#000000",
+                ]
             ),
         }
     )

@@ -20,7 +20,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._validation import check_int, check_tensor
+from ._validation import check_init_std, check_int, check_positive_float, check_tensor
 from .sinusoidal import sinusoidal_encoding
 
 __all__ = [
@@ -125,7 +125,12 @@ class ShawRelativePosition(nn.Module):
         head_dim: per-head feature dimension, >= 1.
         max_distance: clipping distance ``k`` (the paper finds k >= 2 enough; default 16).
         values: also learn the value vectors ``w^V`` (Shaw et al. use both).
-        init_std: standard deviation of the normal initialisation.
+        init_std: standard deviation of the normal initialisation, finite and >= 0.
+
+    Shapes:
+        ``key_bias(q, q_len, k_len)``: ``q`` ``(batch, heads, q_len, head_dim)`` ->
+        ``(batch, heads, q_len, k_len)``; ``value_term(alpha, q_len, k_len)``:
+        ``(batch, heads, q_len, k_len)`` -> ``(batch, heads, q_len, head_dim)``.
     """
 
     def __init__(
@@ -134,6 +139,7 @@ class ShawRelativePosition(nn.Module):
         super().__init__()
         check_int("head_dim", head_dim, minimum=1)
         check_int("max_distance", max_distance, minimum=0)
+        check_init_std(init_std)
         self.head_dim, self.max_distance = head_dim, max_distance
         self.key_table = nn.Embedding(2 * max_distance + 1, head_dim)
         self.value_table = nn.Embedding(2 * max_distance + 1, head_dim) if values else None
@@ -284,9 +290,14 @@ class TransformerXLRelativeBias(nn.Module):
 
     Args:
         d_model: dimension of ``R``, even.
-        num_heads: number of heads.
-        head_dim: per-head dimension.
-        base: sinusoid base.
+        num_heads: number of heads, >= 1.
+        head_dim: per-head dimension, >= 1.
+        base: sinusoid base, finite and > 0.
+        init_std: standard deviation of the normal initialisation of ``u`` and ``v``.
+
+    Shapes:
+        ``forward(q, k, offset=o)``: ``q`` ``(batch, num_heads, q_len, head_dim)``, ``k``
+        ``(batch, num_heads, k_len, head_dim)`` -> ``(batch, num_heads, q_len, k_len)``.
     """
 
     def __init__(
@@ -302,6 +313,8 @@ class TransformerXLRelativeBias(nn.Module):
         check_int("d_model", d_model, minimum=2, even=True)
         check_int("num_heads", num_heads, minimum=1)
         check_int("head_dim", head_dim, minimum=1)
+        base = check_positive_float("base", base)
+        init_std = check_init_std(init_std)
         self.d_model, self.num_heads, self.head_dim, self.base = d_model, num_heads, head_dim, base
         self.u = nn.Parameter(torch.randn(num_heads, head_dim) * init_std)
         self.v = nn.Parameter(torch.randn(num_heads, head_dim) * init_std)
@@ -319,6 +332,14 @@ class TransformerXLRelativeBias(nn.Module):
         """``(batch, heads, q_len, k_len)`` unscaled logits (all four terms)."""
         check_tensor("q", q, ndim=4, floating=True)
         check_tensor("k", k, ndim=4, floating=True)
+        expected = (self.num_heads, self.head_dim)
+        for name, t in (("q", q), ("k", k)):
+            if (t.shape[1], t.shape[3]) != expected:
+                raise ValueError(
+                    f"{name} must be (batch, num_heads={self.num_heads}, seq, "
+                    f"head_dim={self.head_dim}), got {tuple(t.shape)}"
+                )
+        offset = check_int("offset", offset)
         q_len, k_len = q.shape[2], k.shape[2]
         dist = transformer_xl_distances(q_len, k_len, offset=offset, device=q.device)
         lo = offset - (k_len - 1)

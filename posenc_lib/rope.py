@@ -31,7 +31,7 @@ from ._validation import (
     check_positive_float,
     check_tensor,
 )
-from .rope_scaling import ROPE_INIT_FUNCTIONS, normalize_rope_scaling
+from .rope_scaling import ROPE_INIT_FUNCTIONS, base_inv_freq, normalize_rope_scaling
 
 __all__ = [
     "ROPE_LAYOUTS",
@@ -119,7 +119,19 @@ def rope_cos_sin(
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """``(x1, x2) -> (-x2, x1)`` on the two halves of the last dimension (even size)."""
+    """``(x1, x2) -> (-x2, x1)`` on the two halves of the last dimension.
+
+    The helper of the GPT-NeoX / Llama form of RoPE (layout ``"half"``):
+    ``x * cos + rotate_half(x) * sin`` with ``cos``/``sin`` repeated over both halves rotates
+    pair ``(x_k, x_{k+d/2})`` by its angle. It is the multiplication by ``i`` of the pairs
+    seen as complex numbers.
+
+    Args:
+        x: ``(..., d)`` tensor with ``d`` even.
+
+    Returns:
+        Tensor of ``x``'s shape and dtype.
+    """
     check_tensor("x", x, min_ndim=1)
     check_int("x.shape[-1]", x.shape[-1], even=True)
     x1, x2 = x.chunk(2, dim=-1)
@@ -287,20 +299,29 @@ def rope_rotation_matrix(
     (:func:`rope_permutation`). ``R_m x`` equals :func:`apply_rope` on ``x``. Angles are
     computed in float64 from ``inv_freq`` (default ``base ** (-2k / head_dim)``).
     For teaching: O(d^2) memory, use :func:`apply_rope` in models.
+
+    Args:
+        position: the position ``m``, a finite int or float.
+        head_dim: even feature dimension ``d``, >= 2.
+        base: frequency base, finite and > 0 (ignored when ``inv_freq`` is given).
+        inv_freq: optional ``(head_dim // 2,)`` frequencies (e.g. from :func:`rope_inv_freq`).
+        layout: ``"interleaved"`` or ``"half"``.
+        dtype: floating dtype of the result.
+
+    Returns:
+        ``(head_dim, head_dim)`` orthogonal matrix on ``inv_freq``'s device (CPU by default).
     """
     check_int("head_dim", head_dim, minimum=2, even=True)
     check_choice("layout", layout, ROPE_LAYOUTS)
     check_float_dtype("dtype", dtype)
-    if (
-        isinstance(position, bool)
-        or not isinstance(position, int | float)
-        or not math.isfinite(position)
-    ):
-        raise TypeError(f"position must be a finite number, got {position!r}")
-    if inv_freq is None:
-        inv_freq = check_positive_float("base", base) ** (
-            -2.0 * torch.arange(head_dim // 2, dtype=torch.float64) / head_dim
+    if isinstance(position, bool) or not isinstance(position, int | float):
+        raise TypeError(
+            f"position must be an int or a float, got {type(position).__name__} ({position!r})"
         )
+    if not math.isfinite(position):
+        raise ValueError(f"position must be finite (no nan or inf), got {position}")
+    if inv_freq is None:
+        inv_freq = base_inv_freq(head_dim, base)
     check_tensor("inv_freq", inv_freq, ndim=1, floating=True)
     if inv_freq.shape[0] != head_dim // 2:
         raise ValueError(
@@ -317,7 +338,14 @@ def rope_rotation_matrix(
 
 
 class RotaryEmbedding(nn.Module):
-    """RoPE for queries and keys ``(batch, heads, seq, head_dim)``, with cached tables.
+    """RoPE (Su et al., 2021) for queries and keys ``(batch, heads, seq, head_dim)``.
+
+    ``forward(q, k)`` returns ``(R_m q_m, R_m k_m)`` for each position ``m``: pair ``k`` of
+    the first ``rotary_dim`` features turns by ``m * theta_k`` with
+    ``theta_k = base ** (-2k / rotary_dim)`` (or the frequencies of a ``scaling`` rule), so
+    ``<R_m q, R_n k> = <q, R_{n-m} k>``. The float32 ``cos``/``sin`` tables are cached per
+    device and length, and cast to ``q``'s dtype inside :func:`apply_rope`. ``inv_freq`` is a
+    non-persistent buffer: it follows ``.to(device)``.
 
     Args:
         head_dim: features per head (even).

@@ -152,9 +152,23 @@ def normalize_rope_scaling(scaling) -> dict | None:
     return out
 
 
-def base_inv_freq(head_dim: int, base: float) -> torch.Tensor:
-    """Unscaled RoPE frequencies ``theta_i = base ** (-2 i / head_dim)``, float64 ``(d/2,)``."""
-    i = torch.arange(head_dim // 2, dtype=torch.float64)
+def base_inv_freq(head_dim: int, base: float, *, device=None) -> torch.Tensor:
+    """Unscaled RoPE frequencies ``theta_i = base ** (-2 i / head_dim)`` (Su et al., 2021).
+
+    The same geometric progression as the sinusoidal table of Vaswani et al. (2017); it is
+    the one place the library computes it.
+
+    Args:
+        head_dim: even number of features ``d``, >= 2.
+        base: frequency base ``b``, finite and > 0.
+        device: device of the result.
+
+    Returns:
+        float64 tensor of shape ``(head_dim // 2,)``.
+    """
+    check_int("head_dim", head_dim, minimum=2, even=True)
+    base = check_positive_float("base", base)
+    i = torch.arange(head_dim // 2, dtype=torch.float64, device=device)
     return base ** (-2.0 * i / head_dim)
 
 

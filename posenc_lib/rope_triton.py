@@ -32,10 +32,9 @@ import os
 import torch
 
 from ._validation import check_choice, check_tensor
+from .rope import ROPE_LAYOUTS, apply_rope
 
 __all__ = ["apply_rope_fused", "apply_rope_fast", "triton_available"]
-
-LAYOUTS = ("half", "interleaved")
 
 
 def triton_available() -> bool:
@@ -57,7 +56,7 @@ def _check(x, cos, sin, layout):
     check_tensor("x", x, min_ndim=2, floating=True)
     check_tensor("cos", cos, floating=True)
     check_tensor("sin", sin, floating=True)
-    check_choice("layout", layout, LAYOUTS)
+    check_choice("layout", layout, ROPE_LAYOUTS)
     if cos.shape != sin.shape:
         raise ValueError(
             f"cos and sin must have the same shape, got {tuple(cos.shape)} and {tuple(sin.shape)}"
@@ -279,7 +278,5 @@ def apply_rope_fast(
     batched_tables = cos.ndim > 2 and any(d != 1 for d in cos.shape[:-2])
     if not batched_tables and _use_kernel(x, cos, sin):
         return apply_rope_fused(x, cos, sin, layout=layout, inplace=inplace)
-    from .rope import apply_rope
-
     y = apply_rope(x, cos, sin, layout=layout)
     return x.copy_(y) if inplace else y

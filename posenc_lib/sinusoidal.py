@@ -26,9 +26,9 @@ from ._validation import (
     check_choice,
     check_float_dtype,
     check_int,
-    check_positive_float,
     check_tensor,
 )
+from .rope_scaling import base_inv_freq
 
 __all__ = [
     "sinusoidal_frequencies",
@@ -61,10 +61,8 @@ def sinusoidal_frequencies(
         Tensor of shape ``(d_model // 2,)``.
     """
     check_int("d_model", d_model, minimum=2, even=True)
-    base = check_positive_float("base", base)
     check_float_dtype("dtype", dtype)
-    exponent = torch.arange(0, d_model, 2, dtype=torch.float64, device=device) / d_model
-    return torch.pow(base, -exponent).to(dtype)
+    return base_inv_freq(d_model, base, device=device).to(dtype)  # float64, then cast
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-from ._validation import check_int
+from ._validation import check_init_std, check_int
 from .relative import relative_positions
 
 __all__ = ["t5_relative_position_bucket", "T5RelativePositionBias"]
@@ -130,6 +130,7 @@ class T5RelativePositionBias(nn.Module):
         super().__init__()
         check_int("num_heads", num_heads, minimum=1)
         _check_bucket_args(num_buckets, max_distance, bidirectional)
+        check_init_std(init_std)
         self.num_heads, self.num_buckets = num_heads, num_buckets
         self.max_distance, self.bidirectional = max_distance, bool(bidirectional)
         self.embedding = nn.Embedding(num_buckets, num_heads)

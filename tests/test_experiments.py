@@ -163,3 +163,23 @@ def test_results_document_round_trip(tmp_path):
     summary = ex.summarise(records, "ppl")
     assert summary[("rope", 8)] == {"mean": 3.0, "min": 2.0, "max": 4.0, "n": 2}
     assert summary[("learned", 8)] is None
+
+
+def test_every_evaluation_length_scores_the_same_characters():
+    val = torch.arange(1000)
+    sets = ex._eval_sets(TINY, val, (8, 16))  # TINY: 2 windows of the longest length
+    for n, (x, y) in sets.items():
+        assert x.shape == (32 // n, n)
+        torch.testing.assert_close(y.flatten(), torch.arange(1, 33))
+    with pytest.raises(ValueError, match="lower lm_eval_windows"):
+        ex._eval_sets(TINY, val[:20], (8, 16))
+
+
+def test_sinusoidal_model_scales_its_embeddings_by_default():
+    model = ex.build_model("sinusoidal", 10, TINY, seed=0, device="cpu")
+    assert model.pos.scale_input is True
+    off = ex.build_model("sinusoidal", 10, dataclasses.replace(TINY, sinusoidal_scale_input=False),
+                         seed=0, device="cpu")
+    assert off.pos.scale_input is False
+    x = torch.randint(0, 10, (1, 8))
+    assert not torch.allclose(model(x), off(x)), "the flag must change the forward pass"

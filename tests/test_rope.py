@@ -293,8 +293,10 @@ def test_tables_and_module_bad_input():
         rot(q, q, positions=torch.arange(3), offset=1)
     with pytest.raises(ValueError, match="positions must be"):
         rot(q, q, positions=torch.arange(4))
-    with pytest.raises(TypeError, match="position must be a finite number"):
+    with pytest.raises(ValueError, match="position must be finite"):
         pe.rope_rotation_matrix(float("nan"), 8)
+    with pytest.raises(TypeError, match="position must be an int or a float"):
+        pe.rope_rotation_matrix("3", 8)
 
 
 def test_angles_in_float32_even_for_low_precision_inv_freq():

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .absolute import CheckResult
+from .absolute import CheckResult, _fail
 
 __all__ = [
     "check_alibi_slopes",
@@ -31,10 +31,6 @@ __all__ = [
 ]
 
 _ATOL = 1e-6
-
-
-def _fail(message: str) -> CheckResult:
-    return CheckResult(False, message)
 
 
 def _as_tensor(out, what: str):

@@ -18,13 +18,12 @@ features); ``"half"`` pairs feature ``k`` with ``k + r/2``, ``"interleaved"`` pa
 
 from __future__ import annotations
 
-import inspect
 import itertools
 from collections.abc import Callable
 
 import torch
 
-from .absolute import CheckResult
+from .absolute import CheckResult, _accepts, _fail
 
 __all__ = [
     "reference_rope",
@@ -42,10 +41,6 @@ _EXPONENTS = {
     "so do not multiply it by 2 again",
     "-2i/d": "the exponent has the wrong sign: theta_i = base**(-2i/d) <= 1, not base**(+2i/d)",
 }
-
-
-def _fail(message: str) -> CheckResult:
-    return CheckResult(False, message)
 
 
 def reference_rope(
@@ -100,14 +95,6 @@ def reference_rope(
     if tail == "zero":
         out[..., r:] = 0.0
     return out
-
-
-def _accepts(fn: Callable, name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return True
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _run(fn: Callable, args: tuple, kwargs: dict, what: str):
