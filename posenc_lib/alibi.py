@@ -77,16 +77,23 @@ def alibi_bias(
         causal: see above.
         offset: position of the first query, int.
         device: device of the result.
-        dtype: floating dtype of the result (computed in float32, then cast).
+        dtype: floating dtype of the result (computed in float32, then cast). Penalties
+            below the dtype's lowest finite value (float16: -65 504, reached at distance
+            131 008 for the first of 8 heads) are clamped to it, so a visible key never gets
+            ``-inf``: its weight is zero either way.
+
+    Returns:
+        ``(num_heads, q_len, k_len)`` tensor of ``dtype``.
     """
     check_int("num_heads", num_heads, minimum=1)
     check_float_dtype("dtype", dtype)
     k_len = q_len if k_len is None else k_len
     rel = relative_positions(q_len, k_len, offset=offset, device=device)  # j - i
     slopes = alibi_slopes(num_heads, device=rel.device)
+    lowest = torch.finfo(dtype).min  # float16 tops out at 65 504: keep far keys finite
     if causal:
-        bias = slopes[:, None, None] * rel.float()  # = -m (i - j)
+        bias = (slopes[:, None, None] * rel.float()).clamp(min=lowest)  # = -m (i - j)
         bias = bias.masked_fill(rel[None] > 0, float("-inf"))
     else:
-        bias = -slopes[:, None, None] * rel.abs().float()
+        bias = (-slopes[:, None, None] * rel.abs().float()).clamp(min=lowest)
     return bias.to(dtype)

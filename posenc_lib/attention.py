@@ -250,7 +250,8 @@ class MultiHeadAttention(nn.Module):
                 causal=self.causal,
                 offset=offset,
                 device=like.device,
-            ).to(like.dtype)
+                dtype=like.dtype,
+            )
         bias = (
             self.t5(q_len, k_len, offset=offset).to(like.dtype) if self.position == "t5" else None
         )

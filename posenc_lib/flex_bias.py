@@ -46,7 +46,11 @@ BACKENDS = ("auto", "flex", "flex_eager", "sdpa")
 
 
 def flex_attention_available() -> bool:
-    """True if ``torch.nn.attention.flex_attention`` can be imported."""
+    """True if ``torch.nn.attention.flex_attention`` can be imported (torch >= 2.5).
+
+    Returns:
+        bool; when False, :func:`attention_with_bias` falls back to ``backend="sdpa"``.
+    """
     try:
         from torch.nn.attention import flex_attention  # noqa: F401
     except ImportError:

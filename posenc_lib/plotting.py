@@ -13,7 +13,11 @@ DIVERGING_CMAP = "cividis"
 
 
 def use_book_style() -> None:
-    """Set matplotlib defaults for the book: modest DPI, readable fonts, viridis."""
+    """Set matplotlib defaults for the book: modest DPI, readable fonts, viridis.
+
+    Updates ``matplotlib.rcParams`` (figure size ``(6.4, 3.6)`` inches at 80 dpi, the
+    Okabe-Ito colour cycle); matplotlib is imported here, not when the library loads.
+    """
     import matplotlib as mpl
 
     mpl.rcParams.update(

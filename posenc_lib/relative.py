@@ -196,7 +196,10 @@ class ShawRelativePosition(nn.Module):
 
 
 class AbsoluteLogitTerms(NamedTuple):
-    """The four terms of ``(x_i + p_i) W_q W_k^T (x_j + p_j)^T`` (Dai et al., 2019, eq. 2)."""
+    """The four terms of ``(x_i + p_i) W_q W_k^T (x_j + p_j)^T`` (Dai et al., 2019, eq. 2).
+
+    Each term is ``()`` for single vectors or ``(n_q, n_k)``; ``.total`` is their sum.
+    """
 
     content_content: torch.Tensor  # (a) x_i W_q W_k^T x_j^T
     content_position: torch.Tensor  # (b) x_i W_q W_k^T p_j^T

@@ -38,7 +38,11 @@ __all__ = ["apply_rope_fused", "apply_rope_fast", "triton_available"]
 
 
 def triton_available() -> bool:
-    """True if the ``triton`` package can be imported (it does not say a GPU is present)."""
+    """True if the ``triton`` package can be found, without importing it.
+
+    Returns:
+        bool; it does not say a GPU is present (see :func:`apply_rope_fast`).
+    """
     return importlib.util.find_spec("triton") is not None
 
 
@@ -271,6 +275,10 @@ def apply_rope_fast(
     :func:`posenc_lib.rope.apply_rope` (with ``x.copy_`` of its result when ``inplace``).
     Arguments as in :func:`apply_rope_fused`; tables that require grad, float64 inputs and
     tables with a batch dimension take the reference path.
+
+    Returns:
+        Tensor of ``x``'s shape ``(..., seq, head_dim)`` and dtype (``x`` itself when
+        ``inplace``).
     """
     check_tensor("x", x, min_ndim=2, floating=True)
     check_tensor("cos", cos, floating=True)

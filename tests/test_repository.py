@@ -33,7 +33,7 @@ def test_strip_keeps_tags_and_removes_outputs():
                 "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}],
                 "source": "print(1)",
             }
-        ]
+        ],
     }
     assert strip_notebooks.has_outputs(nb)
     cell = strip_notebooks.strip(nb)["cells"][0]

@@ -43,7 +43,10 @@ _EXPONENTS = {
 
 @dataclass(frozen=True, repr=False)
 class CheckResult:
-    """Outcome of a checker: ``bool(result)`` says if it passed, ``message`` says why."""
+    """Outcome of a checker: ``bool(result)`` says if it passed, ``message`` says why.
+
+    ``repr(result)`` is ``"PASSED: ..."`` or ``"FAILED: ..."`` followed by the message.
+    """
 
     passed: bool
     message: str
