@@ -14,7 +14,8 @@ Conventions, decided once for the whole library:
 Every module keeps its public names in ``__all__``; this file re-exports them.
 """
 
-from . import exercises, plotting  # noqa: F401  (namespaces: pe.plotting, pe.exercises)
+# Namespaces rather than star imports: pe.plotting, pe.exercises, pe.data, pe.experiments.
+from . import data, exercises, experiments, plotting  # noqa: F401
 from .alibi import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .flex_bias import *  # noqa: F403

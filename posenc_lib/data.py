@@ -133,8 +133,7 @@ def split_tokens(tokens: torch.Tensor, *, val_fraction: float = 0.1):
     return tokens[:cut], tokens[cut:]
 
 
-def lm_batch(tokens: torch.Tensor, *, batch_size: int, seq_len: int,
-             generator: torch.Generator):
+def lm_batch(tokens: torch.Tensor, *, batch_size: int, seq_len: int, generator: torch.Generator):
     """Sample ``batch_size`` random windows for next-character prediction.
 
     Returns:
@@ -145,7 +144,9 @@ def lm_batch(tokens: torch.Tensor, *, batch_size: int, seq_len: int,
     check_int("batch_size", batch_size, minimum=1)
     check_int("seq_len", seq_len, minimum=1)
     if tokens.numel() < seq_len + 1:
-        raise ValueError(f"tokens has {tokens.numel()} ids, need at least seq_len + 1 = {seq_len + 1}")
+        raise ValueError(
+            f"tokens has {tokens.numel()} ids, need at least seq_len + 1 = {seq_len + 1}"
+        )
     starts = torch.randint(0, tokens.numel() - seq_len, (batch_size,), generator=generator)
     idx = starts[:, None] + torch.arange(seq_len + 1)
     windows = tokens[idx]
@@ -182,8 +183,9 @@ def unigram_nll(train_tokens: torch.Tensor, eval_tokens: torch.Tensor, *, vocab_
     return float(-logp[eval_tokens].mean())
 
 
-def delayed_copy_batch(*, batch_size: int, seq_len: int, vocab_size: int, delay: int,
-                       generator: torch.Generator):
+def delayed_copy_batch(
+    *, batch_size: int, seq_len: int, vocab_size: int, delay: int, generator: torch.Generator
+):
     """The *delayed copy* task: output, at every position, the token seen ``delay`` steps
     earlier.
 

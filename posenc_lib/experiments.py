@@ -100,8 +100,13 @@ class LabConfig:
 SMALL = LabConfig()
 #: Full configuration: the same model trained longer, three seeds (``POSENC_FULL=1``).
 FULL = LabConfig(
-    name="full", lm_steps=400, copy_steps=250, seeds=(0, 1, 2), lm_eval_windows=48,
-    copy_eval_batch=128, finetune_steps=50,
+    name="full",
+    lm_steps=400,
+    copy_steps=250,
+    seeds=(0, 1, 2),
+    lm_eval_windows=48,
+    copy_eval_batch=128,
+    finetune_steps=50,
 )
 
 
@@ -112,8 +117,15 @@ def get_config(full: bool | None = None) -> LabConfig:
     return FULL if full else SMALL
 
 
-def build_model(scheme: str, vocab_size: int, cfg: LabConfig, *, seed: int,
-                device=None, max_len: int | None = None):
+def build_model(
+    scheme: str,
+    vocab_size: int,
+    cfg: LabConfig,
+    *,
+    seed: int,
+    device=None,
+    max_len: int | None = None,
+):
     """A seeded ``TinyTransformer`` for ``scheme``.
 
     The learned table has exactly ``train_len`` rows (the model cannot run past it, on
@@ -128,11 +140,14 @@ def build_model(scheme: str, vocab_size: int, cfg: LabConfig, *, seed: int,
         max_len = cfg.train_len * max(max(cfg.eval_factors), cfg.ext_factor)
     torch.manual_seed(seed)
     model = TinyTransformer(
-        vocab_size, d_model=cfg.d_model, num_heads=cfg.num_heads, num_layers=cfg.num_layers,
-        max_len=cfg.train_len if scheme == "learned" else max_len, position=scheme,
+        vocab_size,
+        d_model=cfg.d_model,
+        num_heads=cfg.num_heads,
+        num_layers=cfg.num_layers,
+        max_len=cfg.train_len if scheme == "learned" else max_len,
+        position=scheme,
+        sinusoidal_scale_input=cfg.sinusoidal_scale_input,
     )
-    if scheme == "sinusoidal":
-        model.pos.scale_input = bool(cfg.sinusoidal_scale_input)
     return model.to(device if device is not None else pick_device())
 
 
@@ -152,8 +167,9 @@ def _masked_loss(logits, targets, mask):
     return (loss * mask).sum() / mask.sum()
 
 
-def train_model(model, batch_fn: Callable, *, steps: int, lr: float, warmup_steps: int = 0,
-                seed: int = 0) -> list[float]:
+def train_model(
+    model, batch_fn: Callable, *, steps: int, lr: float, warmup_steps: int = 0, seed: int = 0
+) -> list[float]:
     """Train ``model`` with AdamW for ``steps`` steps; return the loss of every step.
 
     ``batch_fn(generator)`` returns ``(inputs, targets)`` or ``(inputs, targets, mask)``
@@ -192,7 +208,7 @@ def lm_metrics(model, inputs, targets, *, batch_size: int = 16, bin_width: int |
     device = next(model.parameters()).device
     total = torch.zeros(inputs.shape[1], dtype=torch.float64)
     for i in range(0, inputs.shape[0], batch_size):
-        x, y = inputs[i:i + batch_size].to(device), targets[i:i + batch_size].to(device)
+        x, y = inputs[i : i + batch_size].to(device), targets[i : i + batch_size].to(device)
         logits = model(x).float()
         nll = F.cross_entropy(logits.transpose(1, 2), y, reduction="none")
         total += nll.double().sum(0).cpu()
@@ -215,12 +231,14 @@ def copy_accuracy(model, inputs, targets, mask, *, batch_size: int = 64) -> dict
     device = next(model.parameters()).device
     correct = torch.zeros(inputs.shape[1])
     for i in range(0, inputs.shape[0], batch_size):
-        x = inputs[i:i + batch_size].to(device)
+        x = inputs[i : i + batch_size].to(device)
         pred = model(x).argmax(-1).cpu()
-        correct += ((pred == targets[i:i + batch_size]) & mask[i:i + batch_size]).float().sum(0)
+        correct += ((pred == targets[i : i + batch_size]) & mask[i : i + batch_size]).float().sum(0)
     counts = mask.float().sum(0)
-    return {"accuracy": float(correct.sum() / counts.sum()),
-            "_per_position": (correct / counts.clamp_min(1)).tolist()}
+    return {
+        "accuracy": float(correct.sum() / counts.sum()),
+        "_per_position": (correct / counts.clamp_min(1)).tolist(),
+    }
 
 
 def scaling_dict(method: str, *, factor: float, original_len: int, seq_len: int | None = None):
@@ -232,8 +250,11 @@ def scaling_dict(method: str, *, factor: float, original_len: int, seq_len: int 
     check_choice("method", method, EXTENSION_METHODS)
     if method == "none":
         return None
-    out = {"rope_type": method, "factor": float(factor),
-           "original_max_position_embeddings": int(original_len)}
+    out = {
+        "rope_type": method,
+        "factor": float(factor),
+        "original_max_position_embeddings": int(original_len),
+    }
     if method == "llama3":
         out.update(low_freq_factor=1.0, high_freq_factor=4.0)
     return out
@@ -259,13 +280,20 @@ def _eval_sets(cfg: LabConfig, val: torch.Tensor, lengths) -> dict:
     on the same characters and only the context available to each prediction changes."""
     span = cfg.lm_eval_windows * max(lengths)
     if val.numel() < span + 1:
-        raise ValueError(f"validation text has {val.numel()} ids, need {span + 1}; "
-                         "lower lm_eval_windows")
-    return {n: _data.lm_eval_windows(val[:span + 1], seq_len=n) for n in lengths}
+        raise ValueError(
+            f"validation text has {val.numel()} ids, need {span + 1}; lower lm_eval_windows"
+        )
+    return {n: _data.lm_eval_windows(val[: span + 1], seq_len=n) for n in lengths}
 
 
-def run_lm_lab(cfg: LabConfig, *, schemes: Iterable[str] = SCHEMES, seeds=None, device=None,
-               log: Callable[[str], None] | None = None) -> list[dict]:
+def run_lm_lab(
+    cfg: LabConfig,
+    *,
+    schemes: Iterable[str] = SCHEMES,
+    seeds=None,
+    device=None,
+    log: Callable[[str], None] | None = None,
+) -> list[dict]:
     """Character-level language modelling: train each scheme at ``L``, score the same
     stretch of validation text cut into windows of every ``L * factor``. One record per (scheme, seed, length);
     ``ppl`` is ``None`` where the model cannot run (a learned table past its rows)."""
@@ -281,11 +309,20 @@ def run_lm_lab(cfg: LabConfig, *, schemes: Iterable[str] = SCHEMES, seeds=None, 
             losses = train_model(
                 model,
                 lambda g: _data.lm_batch(train, batch_size=cfg.batch_size, seq_len=L, generator=g),
-                steps=cfg.lm_steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, seed=seed,
+                steps=cfg.lm_steps,
+                lr=cfg.lr,
+                warmup_steps=cfg.warmup_steps,
+                seed=seed,
             )
             for n, (x, y) in evals.items():
-                rec = {"task": "lm", "scheme": scheme, "seed": seed, "train_len": L,
-                       "eval_len": n, "final_train_loss": losses[-1] if losses else None}
+                rec = {
+                    "task": "lm",
+                    "scheme": scheme,
+                    "seed": seed,
+                    "train_len": L,
+                    "eval_len": n,
+                    "final_train_loss": losses[-1] if losses else None,
+                }
                 try:
                     m = lm_metrics(model, x, y, bin_width=max(1, L // 2))
                     rec.update(m, ppl=math.exp(m["nll"]))
@@ -297,8 +334,14 @@ def run_lm_lab(cfg: LabConfig, *, schemes: Iterable[str] = SCHEMES, seeds=None, 
     return records
 
 
-def run_copy_lab(cfg: LabConfig, *, schemes: Iterable[str] = SCHEMES, seeds=None, device=None,
-                 log: Callable[[str], None] | None = None) -> list[dict]:
+def run_copy_lab(
+    cfg: LabConfig,
+    *,
+    schemes: Iterable[str] = SCHEMES,
+    seeds=None,
+    device=None,
+    log: Callable[[str], None] | None = None,
+) -> list[dict]:
     """Delayed copy (see :func:`posenc_lib.data.delayed_copy_batch`): train at ``L``,
     report token accuracy at every ``L * factor``, overall and on positions ``>= L``."""
     seeds = cfg.seeds if seeds is None else tuple(seeds)
@@ -311,22 +354,32 @@ def run_copy_lab(cfg: LabConfig, *, schemes: Iterable[str] = SCHEMES, seeds=None
             model = build_model(scheme, cfg.copy_vocab, cfg, seed=seed, device=device)
             losses = train_model(
                 model,
-                lambda g: _data.delayed_copy_batch(batch_size=cfg.batch_size, seq_len=L,
-                                                   generator=g, **task),
-                steps=cfg.copy_steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, seed=seed,
+                lambda g: _data.delayed_copy_batch(
+                    batch_size=cfg.batch_size, seq_len=L, generator=g, **task
+                ),
+                steps=cfg.copy_steps,
+                lr=cfg.lr,
+                warmup_steps=cfg.warmup_steps,
+                seed=seed,
             )
             eval_gen = torch.Generator().manual_seed(10_000 + seed)
             for n in _eval_lengths(cfg):
-                x, y, mask = _data.delayed_copy_batch(batch_size=cfg.copy_eval_batch, seq_len=n,
-                                                      generator=eval_gen, **task)
-                rec = {"task": "delayed_copy", "scheme": scheme, "seed": seed, "train_len": L,
-                       "eval_len": n, "final_train_loss": losses[-1] if losses else None}
+                x, y, mask = _data.delayed_copy_batch(
+                    batch_size=cfg.copy_eval_batch, seq_len=n, generator=eval_gen, **task
+                )
+                rec = {
+                    "task": "delayed_copy",
+                    "scheme": scheme,
+                    "seed": seed,
+                    "train_len": L,
+                    "eval_len": n,
+                    "final_train_loss": losses[-1] if losses else None,
+                }
                 try:
                     m = copy_accuracy(model, x, y, mask)
                     per_pos = torch.tensor(m.pop("_per_position"))
                     rec.update(m)
-                    rec["accuracy_beyond_train_len"] = (
-                        float(per_pos[L:].mean()) if n > L else None)
+                    rec["accuracy_beyond_train_len"] = float(per_pos[L:].mean()) if n > L else None
                 except ValueError as err:
                     rec.update(accuracy=None, accuracy_beyond_train_len=None, error=str(err)[:200])
                 records.append(rec)
@@ -335,9 +388,15 @@ def run_copy_lab(cfg: LabConfig, *, schemes: Iterable[str] = SCHEMES, seeds=None
     return records
 
 
-def run_context_extension(cfg: LabConfig, *, methods: Iterable[str] = EXTENSION_METHODS,
-                          seeds=None, device=None, finetune_steps: int | None = None,
-                          log: Callable[[str], None] | None = None) -> list[dict]:
+def run_context_extension(
+    cfg: LabConfig,
+    *,
+    methods: Iterable[str] = EXTENSION_METHODS,
+    seeds=None,
+    device=None,
+    finetune_steps: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[dict]:
     """Train a RoPE language model at ``L``; evaluate it at ``L`` and ``ext_factor * L``
     with each scaling method, without and (if ``finetune_steps``) after a short fine-tune
     at the new length. Each fine-tune starts from the same trained weights."""
@@ -353,7 +412,10 @@ def run_context_extension(cfg: LabConfig, *, methods: Iterable[str] = EXTENSION_
         train_model(
             model,
             lambda g: _data.lm_batch(train, batch_size=cfg.batch_size, seq_len=L, generator=g),
-            steps=cfg.lm_steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, seed=seed,
+            steps=cfg.lm_steps,
+            lr=cfg.lr,
+            warmup_steps=cfg.warmup_steps,
+            seed=seed,
         )
         trained = {k: v.clone() for k, v in model.state_dict().items()}
         for method in methods:
@@ -365,19 +427,31 @@ def run_context_extension(cfg: LabConfig, *, methods: Iterable[str] = EXTENSION_
                 if steps:
                     train_model(
                         model,
-                        lambda g: _data.lm_batch(train, batch_size=cfg.finetune_batch_size,
-                                                 seq_len=n_ext, generator=g),
-                        steps=steps, lr=cfg.finetune_lr, warmup_steps=max(1, steps // 10),
+                        lambda g: _data.lm_batch(
+                            train, batch_size=cfg.finetune_batch_size, seq_len=n_ext, generator=g
+                        ),
+                        steps=steps,
+                        lr=cfg.finetune_lr,
+                        warmup_steps=max(1, steps // 10),
                         seed=seed + 1,
                     )
                 for n, (x, y) in evals.items():
                     m = lm_metrics(model, x, y, bin_width=max(1, L // 2))
-                    records.append({
-                        "task": "context_extension", "scheme": "rope", "method": method,
-                        "scaling": scaling, "stage": stage, "finetune_steps": steps,
-                        "seed": seed, "train_len": L, "eval_len": n, **m,
-                        "ppl": math.exp(m["nll"]),
-                    })
+                    records.append(
+                        {
+                            "task": "context_extension",
+                            "scheme": "rope",
+                            "method": method,
+                            "scaling": scaling,
+                            "stage": stage,
+                            "finetune_steps": steps,
+                            "seed": seed,
+                            "train_len": L,
+                            "eval_len": n,
+                            **m,
+                            "ppl": math.exp(m["nll"]),
+                        }
+                    )
             model.set_rope_scaling(None)
         if log:
             log(f"context extension seed {seed}: {time.perf_counter() - t0:.1f} s")
@@ -387,8 +461,14 @@ def run_context_extension(cfg: LabConfig, *, methods: Iterable[str] = EXTENSION_
 # ------------------------------------------------------------------------------ storage
 
 
-def results_document(kind: str, cfg: LabConfig, records: list[dict], *,
-                     device=None, wall_seconds: float | None = None) -> dict:
+def results_document(
+    kind: str,
+    cfg: LabConfig,
+    records: list[dict],
+    *,
+    device=None,
+    wall_seconds: float | None = None,
+) -> dict:
     """Wrap ``records`` with what is needed to reproduce and judge them."""
     from . import __version__
 
@@ -398,11 +478,17 @@ def results_document(kind: str, cfg: LabConfig, records: list[dict], *,
         "config": dataclasses.asdict(cfg),
         "seeds": list(cfg.seeds),
         "device": str(device),
-        "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
-                        else platform.processor() or platform.machine()),
+        "device_name": (
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else platform.processor() or platform.machine()
+        ),
         "torch_threads": torch.get_num_threads(),
-        "versions": {"posenc_lib": __version__, "torch": torch.__version__,
-                     "python": platform.python_version()},
+        "versions": {
+            "posenc_lib": __version__,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
         "corpus": _data.CORPUS_SOURCE,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": wall_seconds,
@@ -438,6 +524,10 @@ def summarise(records: list[dict], metric: str, *, by=("scheme", "eval_len")) ->
         if any(v is None for v in vals):
             out[key] = None
         else:
-            out[key] = {"mean": sum(vals) / len(vals), "min": min(vals), "max": max(vals),
-                        "n": len(vals)}
+            out[key] = {
+                "mean": sum(vals) / len(vals),
+                "min": min(vals),
+                "max": max(vals),
+                "n": len(vals),
+            }
     return out

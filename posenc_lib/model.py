@@ -82,6 +82,9 @@ class TinyTransformer(nn.Module):
         dropout: dropout rate in training.
         tie_weights: use the token embedding matrix as the output head (GPT-2, Press &
             Wolf, 2017); default False (separate head).
+        sinusoidal_scale_input: with ``position="sinusoidal"``, multiply the token
+            embeddings by ``sqrt(d_model)`` before adding the table, as in Vaswani et al.
+            (2017); without it a table of amplitude 1 drowns embeddings of std 0.02.
         **attention_options: further options of
             :class:`~posenc_lib.attention.MultiHeadAttention` (``shaw_max_distance``, ...).
 
@@ -102,6 +105,7 @@ class TinyTransformer(nn.Module):
         rope_scaling: dict | None = None,
         dropout: float = 0.0,
         tie_weights: bool = False,
+        sinusoidal_scale_input: bool = False,
         **attention_options,
     ) -> None:
         super().__init__()
@@ -113,7 +117,9 @@ class TinyTransformer(nn.Module):
         self.vocab_size, self.max_len = vocab_size, max_len
         self.embed = nn.Embedding(vocab_size, d_model)
         if position == "sinusoidal":
-            self.pos = SinusoidalPositionalEncoding(d_model, max_len=max_len)
+            self.pos = SinusoidalPositionalEncoding(
+                d_model, max_len=max_len, scale_input=sinusoidal_scale_input
+            )
         elif position == "learned":
             self.pos = LearnedPositionalEmbedding(max_len, d_model)
         else:

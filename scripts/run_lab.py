@@ -48,8 +48,9 @@ def main(argv=None) -> int:
         stem, fn = RUNS[key]
         t0 = time.perf_counter()
         records = fn(cfg, device=device, log=lambda msg: print(msg, flush=True))
-        doc = ex.results_document(stem, cfg, records, device=device,
-                                  wall_seconds=round(time.perf_counter() - t0, 1))
+        doc = ex.results_document(
+            stem, cfg, records, device=device, wall_seconds=round(time.perf_counter() - t0, 1)
+        )
         path = ex.save_results(doc, args.out / f"{stem}_{cfg.name}.json")
         print(f"wrote {path} ({len(records)} records, {doc['wall_seconds']} s)", flush=True)
     return 0

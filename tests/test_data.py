@@ -32,9 +32,11 @@ def test_corpus_folds_typographic_characters():
 
 @pytest.mark.parametrize(
     ("kwargs", "err", "match"),
-    [({"name": "wiki"}, ValueError, "name must be one of"),
-     ({"max_chars": 0}, ValueError, "max_chars must be >= 1"),
-     ({"max_chars": 1.5}, TypeError, "max_chars must be an int")],
+    [
+        ({"name": "wiki"}, ValueError, "name must be one of"),
+        ({"max_chars": 0}, ValueError, "max_chars must be >= 1"),
+        ({"max_chars": 1.5}, TypeError, "max_chars must be an int"),
+    ],
 )
 def test_load_corpus_rejects_bad_input(kwargs, err, match):
     with pytest.raises(err, match=match):
@@ -92,11 +94,15 @@ def test_lm_batch_targets_are_the_next_characters():
     torch.testing.assert_close(x[:, 1:], y[:, :-1])
     for row_x, row_y in zip(x, y, strict=True):
         start = (tokens == row_x[0]).nonzero()[0].item()  # values are distinct
-        torch.testing.assert_close(row_x, tokens[start:start + 16])
-        torch.testing.assert_close(row_y, tokens[start + 1:start + 17])
+        torch.testing.assert_close(row_x, tokens[start : start + 16])
+        torch.testing.assert_close(row_y, tokens[start + 1 : start + 17])
     # Same seed, same batch; a different seed gives a different batch.
-    x2, _ = data.lm_batch(tokens, batch_size=8, seq_len=16, generator=torch.Generator().manual_seed(0))
-    x3, _ = data.lm_batch(tokens, batch_size=8, seq_len=16, generator=torch.Generator().manual_seed(1))
+    x2, _ = data.lm_batch(
+        tokens, batch_size=8, seq_len=16, generator=torch.Generator().manual_seed(0)
+    )
+    x3, _ = data.lm_batch(
+        tokens, batch_size=8, seq_len=16, generator=torch.Generator().manual_seed(1)
+    )
     torch.testing.assert_close(x, x2)
     assert not torch.equal(x, x3)
     with pytest.raises(ValueError, match="need at least seq_len"):
@@ -123,8 +129,9 @@ def test_unigram_nll_hand_worked():
 
 def test_delayed_copy_targets_are_delayed_inputs():
     g = torch.Generator().manual_seed(3)
-    x, y, mask = data.delayed_copy_batch(batch_size=4, seq_len=12, vocab_size=5, delay=3,
-                                         generator=g)
+    x, y, mask = data.delayed_copy_batch(
+        batch_size=4, seq_len=12, vocab_size=5, delay=3, generator=g
+    )
     assert x.shape == y.shape == mask.shape == (4, 12)
     assert mask.dtype == torch.bool
     assert not mask[:, :3].any() and mask[:, 3:].all()
@@ -135,12 +142,19 @@ def test_delayed_copy_targets_are_delayed_inputs():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"delay": 0}, "delay must be >= 1"),
-     ({"seq_len": 3}, "seq_len must be >= 4"),
-     ({"vocab_size": 1}, "vocab_size must be >= 2")],
+    [
+        ({"delay": 0}, "delay must be >= 1"),
+        ({"seq_len": 3}, "seq_len must be >= 4"),
+        ({"vocab_size": 1}, "vocab_size must be >= 2"),
+    ],
 )
 def test_delayed_copy_rejects_bad_input(kwargs, match):
-    args = {"batch_size": 2, "seq_len": 8, "vocab_size": 4, "delay": 3,
-            "generator": torch.Generator().manual_seed(0)} | kwargs
+    args = {
+        "batch_size": 2,
+        "seq_len": 8,
+        "vocab_size": 4,
+        "delay": 3,
+        "generator": torch.Generator().manual_seed(0),
+    } | kwargs
     with pytest.raises(ValueError, match=match):
         data.delayed_copy_batch(**args)

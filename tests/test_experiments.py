@@ -15,9 +15,23 @@ from posenc_lib import experiments as ex
 from posenc_lib.data import delayed_copy_batch
 
 TINY = ex.LabConfig(
-    name="tiny", train_len=8, eval_factors=(1, 2), d_model=16, num_heads=2, num_layers=1,
-    batch_size=4, lm_steps=2, copy_steps=2, warmup_steps=1, seeds=(0,), lm_eval_windows=2,
-    copy_eval_batch=4, copy_vocab=4, copy_delay=2, ext_factor=2, finetune_steps=1,
+    name="tiny",
+    train_len=8,
+    eval_factors=(1, 2),
+    d_model=16,
+    num_heads=2,
+    num_layers=1,
+    batch_size=4,
+    lm_steps=2,
+    copy_steps=2,
+    warmup_steps=1,
+    seeds=(0,),
+    lm_eval_windows=2,
+    copy_eval_batch=4,
+    copy_vocab=4,
+    copy_delay=2,
+    ext_factor=2,
+    finetune_steps=1,
     finetune_batch_size=2,
 )
 
@@ -71,9 +85,13 @@ def test_same_seed_same_weights_and_losses():
         model = ex.build_model("rope", 4, TINY, seed=seed, device="cpu")
         losses = ex.train_model(
             model,
-            lambda g: delayed_copy_batch(batch_size=4, seq_len=8, vocab_size=4, delay=2,
-                                         generator=g),
-            steps=3, lr=1e-2, warmup_steps=1, seed=seed,
+            lambda g: delayed_copy_batch(
+                batch_size=4, seq_len=8, vocab_size=4, delay=2, generator=g
+            ),
+            steps=3,
+            lr=1e-2,
+            warmup_steps=1,
+            seed=seed,
         )
         return model, losses
 
@@ -87,8 +105,16 @@ def test_same_seed_same_weights_and_losses():
 def test_training_learns_the_delayed_copy():
     cfg = dataclasses.replace(TINY, d_model=32, num_heads=2)
     model = ex.build_model("rope", 4, cfg, seed=0, device="cpu")
-    batch = lambda g: delayed_copy_batch(batch_size=16, seq_len=8, vocab_size=4, delay=1,  # noqa: E731
-                                         generator=g)
+
+    def batch(g):
+        return delayed_copy_batch(
+            batch_size=16,
+            seq_len=8,
+            vocab_size=4,
+            delay=1,
+            generator=g,
+        )
+
     losses = ex.train_model(model, batch, steps=150, lr=1e-2, warmup_steps=10, seed=0)
     assert losses[-1] < 0.5 * losses[0], (losses[0], losses[-1])
     x, y, mask = batch(torch.Generator().manual_seed(99))
@@ -146,8 +172,10 @@ def test_copy_lab_and_extension_records():
 
 
 def test_results_document_round_trip(tmp_path):
-    records = [{"task": "lm", "scheme": s, "seed": k, "eval_len": 8, "ppl": p}
-               for s, k, p in [("rope", 0, 2.0), ("rope", 1, 4.0), ("learned", 0, None)]]
+    records = [
+        {"task": "lm", "scheme": s, "seed": k, "eval_len": 8, "ppl": p}
+        for s, k, p in [("rope", 0, 2.0), ("rope", 1, 4.0), ("learned", 0, None)]
+    ]
     doc = ex.results_document("lm", TINY, records, device="cpu", wall_seconds=1.0)
     for key in ("config", "seeds", "device", "versions", "date", "corpus"):
         assert key in doc
@@ -178,8 +206,13 @@ def test_every_evaluation_length_scores_the_same_characters():
 def test_sinusoidal_model_scales_its_embeddings_by_default():
     model = ex.build_model("sinusoidal", 10, TINY, seed=0, device="cpu")
     assert model.pos.scale_input is True
-    off = ex.build_model("sinusoidal", 10, dataclasses.replace(TINY, sinusoidal_scale_input=False),
-                         seed=0, device="cpu")
+    off = ex.build_model(
+        "sinusoidal",
+        10,
+        dataclasses.replace(TINY, sinusoidal_scale_input=False),
+        seed=0,
+        device="cpu",
+    )
     assert off.pos.scale_input is False
     x = torch.randint(0, 10, (1, 8))
     assert not torch.allclose(model(x), off(x)), "the flag must change the forward pass"

@@ -206,3 +206,12 @@ def test_sampling_is_reproducible_with_a_generator():
     ]
     assert torch.equal(runs[0], runs[1]) and runs[0].shape == (3, 10)
     assert model.generate(prompt, 0).shape == (3, 2)
+
+
+def test_sinusoidal_scale_input_scales_the_token_embeddings():
+    model = pe.TinyTransformer(
+        VOCAB, d_model=16, position="sinusoidal", sinusoidal_scale_input=True
+    )
+    tokens = torch.randint(0, VOCAB, (1, 5))
+    expected = model.embed(tokens) * 4.0 + pe.sinusoidal_encoding(5, 16)  # sqrt(16) = 4
+    assert_close(model.pos(model.embed(tokens)), expected)
