@@ -48,7 +48,7 @@ class LayerKVCache:
     """Keys and values seen so far by one attention layer, ``(batch, heads, length, head_dim)``.
 
     RoPE keys are stored already rotated, so a cached key never needs rotating again.
-    The next query's position is :attr:`length`, which the positional schemes use as their
+    The next query's position is ``length``, which the positional schemes use as their
     ``offset``.
     """
 

@@ -87,7 +87,7 @@ def load_corpus(name: str = "pydoc", *, max_chars: int | None = None) -> str:
 class CharTokenizer:
     """A character-level tokenizer: one token id per distinct character.
 
-    Build it with :meth:`from_text`; ids follow the sorted order of the characters, so the
+    Build it with ``CharTokenizer.from_text``; ids follow the sorted order of the characters, so the
     same text always gives the same vocabulary. Characters unseen at build time raise.
     """
 

@@ -54,7 +54,7 @@ __all__ = [
 
 #: The position schemes of the lab, in the order the chapters plot them.
 SCHEMES = ("none", "sinusoidal", "learned", "shaw", "t5", "alibi", "rope")
-#: Context-extension methods for a trained RoPE model ("none": unchanged frequencies).
+#: Context-extension methods for a trained RoPE model ("none" keeps the frequencies).
 EXTENSION_METHODS = ("none", "linear", "ntk", "dynamic", "yarn", "llama3")
 
 
@@ -96,9 +96,9 @@ class LabConfig:
             raise ValueError(f"copy_delay must be < train_len, got {self.copy_delay}")
 
 
-#: CI configuration: 7 schemes x 2 tasks x 1 seed in about a minute on 2 CPU cores.
+#: The CI configuration, 7 schemes x 2 tasks x 1 seed in about a minute on 2 CPU cores.
 SMALL = LabConfig()
-#: Full configuration: the same model trained longer, three seeds (``POSENC_FULL=1``).
+#: The full configuration, the same model trained longer with three seeds (``POSENC_FULL=1``).
 FULL = LabConfig(
     name="full",
     lm_steps=400,

@@ -57,3 +57,14 @@ def test_every_chapter_has_exercises_and_a_summary():
         assert text.count("```{solution}") >= text.count("```{exercise}"), path.name
         assert re.search(r"^## (\d+\. )?Summary", text, re.M), f"{path.name}: no summary"
         assert "## References" in text, f"{path.name}: no references section"
+
+
+def test_widget_cells_are_not_executed_by_the_build():
+    """ipywidgets need a live kernel; executed headless they can hang the build (seen:
+    a 300 s stall in nbclient). Each explorer cell runs only for readers in Jupyter, and
+    the chapter gives a kernel-free counterpart (an animation or tabs)."""
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code" and "ipywidgets" in "".join(cell["source"]):
+                tags = cell["metadata"].get("tags", [])
+                assert {"skip-execution", "nbval-skip"} <= set(tags), path.name
