@@ -191,7 +191,9 @@ def apply_rope(
     """
     check_choice("layout", layout, ROPE_LAYOUTS)
     _check_tables(x, cos, sin)
-    if cos.requires_grad or sin.requires_grad:  # learnable angles: let autograd see all
+    if cos.requires_grad or sin.requires_grad or torch.compiler.is_compiling():
+        # Learnable angles (autograd must see every op), or torch.compile, which fuses
+        # the plain formula into one kernel by itself.
         return _rope_formula(x, cos, sin, layout)
     if x.requires_grad and torch.is_grad_enabled():
         return _RopeFunction.apply(x, cos, sin, layout)

@@ -343,3 +343,12 @@ def test_double_backward_through_fast_path():
     x = torch.randn(5, 8, dtype=torch.float64, requires_grad=True)
     cos, sin = pe.rope_cos_sin(5, pe.rope_inv_freq(8)[0], dtype=torch.float64)
     assert torch.autograd.gradgradcheck(lambda t: pe.apply_rope(t, cos, sin), (x,))
+
+
+def test_apply_rope_compiles():
+    """Under torch.compile the plain formula is used (the eager fast path writes into
+    preallocated outputs, which the compiler does not need)."""
+    x = torch.randn(2, 4, 16)
+    cos, sin = pe.rope_cos_sin(4, pe.rope_inv_freq(16)[0])
+    compiled = torch.compile(pe.apply_rope, backend="eager")
+    torch.testing.assert_close(compiled(x, cos, sin), pe.apply_rope(x, cos, sin))
