@@ -286,6 +286,53 @@ def _eval_sets(cfg: LabConfig, val: torch.Tensor, lengths) -> dict:
     return {n: _data.lm_eval_windows(val[: span + 1], seq_len=n) for n in lengths}
 
 
+def _train_and_evaluate(
+    cfg: LabConfig,
+    task: str,
+    *,
+    vocab_size: int,
+    schemes: Iterable[str],
+    seeds,
+    device,
+    log: Callable[[str], None] | None,
+    batch: Callable[[torch.Generator], tuple],
+    steps: int,
+    eval_sets: Callable[[int], dict],
+    evaluate: Callable[..., dict],
+    missing: tuple[str, ...],
+) -> list[dict]:
+    """The loop both labs share: for each seed and scheme, train at ``L`` on ``batch``,
+    then record ``evaluate(model, n, data)`` for every ``(n, data)`` in ``eval_sets(seed)``.
+    Where the model cannot run (a learned table past its rows) the ``missing`` metrics
+    are ``None`` and the record keeps the error message."""
+    seeds = cfg.seeds if seeds is None else tuple(seeds)
+    records = []
+    for seed in seeds:
+        for scheme in schemes:
+            t0 = time.perf_counter()
+            model = build_model(scheme, vocab_size, cfg, seed=seed, device=device)
+            losses = train_model(
+                model, batch, steps=steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, seed=seed
+            )
+            for n, data in eval_sets(seed).items():
+                rec = {
+                    "task": task,
+                    "scheme": scheme,
+                    "seed": seed,
+                    "train_len": cfg.train_len,
+                    "eval_len": n,
+                    "final_train_loss": losses[-1] if losses else None,
+                }
+                try:
+                    rec.update(evaluate(model, n, data))
+                except ValueError as err:
+                    rec.update(dict.fromkeys(missing), error=str(err)[:200])
+                records.append(rec)
+            if log:
+                log(f"{task} {scheme:>10} seed {seed}: {time.perf_counter() - t0:.1f} s")
+    return records
+
+
 def run_lm_lab(
     cfg: LabConfig,
     *,
@@ -295,43 +342,31 @@ def run_lm_lab(
     log: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Character-level language modelling: train each scheme at ``L``, score the same
-    stretch of validation text cut into windows of every ``L * factor``. One record per (scheme, seed, length);
-    ``ppl`` is ``None`` where the model cannot run (a learned table past its rows)."""
+    stretch of validation text cut into windows of every ``L * factor``. One record per
+    (scheme, seed, length); ``ppl`` is ``None`` where the model cannot run (a learned
+    table past its rows)."""
     tok, train, val = _corpus(cfg)
-    seeds = cfg.seeds if seeds is None else tuple(seeds)
     L = cfg.train_len
-    records = []
     evals = _eval_sets(cfg, val, _eval_lengths(cfg))
-    for seed in seeds:
-        for scheme in schemes:
-            t0 = time.perf_counter()
-            model = build_model(scheme, tok.vocab_size, cfg, seed=seed, device=device)
-            losses = train_model(
-                model,
-                lambda g: _data.lm_batch(train, batch_size=cfg.batch_size, seq_len=L, generator=g),
-                steps=cfg.lm_steps,
-                lr=cfg.lr,
-                warmup_steps=cfg.warmup_steps,
-                seed=seed,
-            )
-            for n, (x, y) in evals.items():
-                rec = {
-                    "task": "lm",
-                    "scheme": scheme,
-                    "seed": seed,
-                    "train_len": L,
-                    "eval_len": n,
-                    "final_train_loss": losses[-1] if losses else None,
-                }
-                try:
-                    m = lm_metrics(model, x, y, bin_width=max(1, L // 2))
-                    rec.update(m, ppl=math.exp(m["nll"]))
-                except ValueError as err:
-                    rec.update(nll=None, ppl=None, error=str(err)[:200])
-                records.append(rec)
-            if log:
-                log(f"lm {scheme:>10} seed {seed}: {time.perf_counter() - t0:.1f} s")
-    return records
+
+    def evaluate(model, n, data):
+        m = lm_metrics(model, *data, bin_width=max(1, L // 2))
+        return {**m, "ppl": math.exp(m["nll"])}
+
+    return _train_and_evaluate(
+        cfg,
+        "lm",
+        vocab_size=tok.vocab_size,
+        schemes=schemes,
+        seeds=seeds,
+        device=device,
+        log=log,
+        batch=lambda g: _data.lm_batch(train, batch_size=cfg.batch_size, seq_len=L, generator=g),
+        steps=cfg.lm_steps,
+        eval_sets=lambda seed: evals,
+        evaluate=evaluate,
+        missing=("nll", "ppl"),
+    )
 
 
 def run_copy_lab(
@@ -344,48 +379,40 @@ def run_copy_lab(
 ) -> list[dict]:
     """Delayed copy (see :func:`posenc_lib.data.delayed_copy_batch`): train at ``L``,
     report token accuracy at every ``L * factor``, overall and on positions ``>= L``."""
-    seeds = cfg.seeds if seeds is None else tuple(seeds)
     L = cfg.train_len
     task = dict(vocab_size=cfg.copy_vocab, delay=cfg.copy_delay)
-    records = []
-    for seed in seeds:
-        for scheme in schemes:
-            t0 = time.perf_counter()
-            model = build_model(scheme, cfg.copy_vocab, cfg, seed=seed, device=device)
-            losses = train_model(
-                model,
-                lambda g: _data.delayed_copy_batch(
-                    batch_size=cfg.batch_size, seq_len=L, generator=g, **task
-                ),
-                steps=cfg.copy_steps,
-                lr=cfg.lr,
-                warmup_steps=cfg.warmup_steps,
-                seed=seed,
+
+    def eval_sets(seed):
+        gen = torch.Generator().manual_seed(10_000 + seed)  # the same batches for every scheme
+        return {
+            n: _data.delayed_copy_batch(
+                batch_size=cfg.copy_eval_batch, seq_len=n, generator=gen, **task
             )
-            eval_gen = torch.Generator().manual_seed(10_000 + seed)
-            for n in _eval_lengths(cfg):
-                x, y, mask = _data.delayed_copy_batch(
-                    batch_size=cfg.copy_eval_batch, seq_len=n, generator=eval_gen, **task
-                )
-                rec = {
-                    "task": "delayed_copy",
-                    "scheme": scheme,
-                    "seed": seed,
-                    "train_len": L,
-                    "eval_len": n,
-                    "final_train_loss": losses[-1] if losses else None,
-                }
-                try:
-                    m = copy_accuracy(model, x, y, mask)
-                    per_pos = torch.tensor(m.pop("_per_position"))
-                    rec.update(m)
-                    rec["accuracy_beyond_train_len"] = float(per_pos[L:].mean()) if n > L else None
-                except ValueError as err:
-                    rec.update(accuracy=None, accuracy_beyond_train_len=None, error=str(err)[:200])
-                records.append(rec)
-            if log:
-                log(f"copy {scheme:>10} seed {seed}: {time.perf_counter() - t0:.1f} s")
-    return records
+            for n in _eval_lengths(cfg)
+        }
+
+    def evaluate(model, n, data):
+        m = copy_accuracy(model, *data)
+        per_pos = torch.tensor(m.pop("_per_position"))
+        m["accuracy_beyond_train_len"] = float(per_pos[L:].mean()) if n > L else None
+        return m
+
+    return _train_and_evaluate(
+        cfg,
+        "delayed_copy",
+        vocab_size=cfg.copy_vocab,
+        schemes=schemes,
+        seeds=seeds,
+        device=device,
+        log=log,
+        batch=lambda g: _data.delayed_copy_batch(
+            batch_size=cfg.batch_size, seq_len=L, generator=g, **task
+        ),
+        steps=cfg.copy_steps,
+        eval_sets=eval_sets,
+        evaluate=evaluate,
+        missing=("accuracy", "accuracy_beyond_train_len"),
+    )
 
 
 def run_context_extension(

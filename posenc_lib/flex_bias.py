@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ._validation import check_choice, check_int, check_tensor
+from .attention import causal_mask
 from .relative import relative_positions, shaw_relative_indices
 from .t5 import t5_relative_position_bucket
 
@@ -302,7 +303,7 @@ def attention_with_bias(
             max_distance=max_distance,
         ).to(q.dtype)
         if causal:
-            keep = torch.ones(q_len, kv_len, dtype=torch.bool, device=q.device).tril()
+            keep = causal_mask(q_len, kv_len, offset=0, device=q.device)  # j <= i, as flex
             bias = bias.masked_fill(~keep, float("-inf"))
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
 
@@ -323,10 +324,10 @@ def attention_with_bias(
     block_mask = None
     if causal:
 
-        def causal_mask(b, h, q_idx, kv_idx):
+        def keep_past(b, h, q_idx, kv_idx):
             return q_idx >= kv_idx
 
-        block_mask = create_block_mask(causal_mask, None, None, q_len, kv_len, device=q.device)
+        block_mask = create_block_mask(keep_past, None, None, q_len, kv_len, device=q.device)
     if backend == "flex":
         return _compiled_flex()(q, k, v, score_mod=score_mod, block_mask=block_mask, scale=scale)
     with warnings.catch_warnings():  # the eager path warns that it is unfused: we know
