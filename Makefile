@@ -13,7 +13,7 @@ MATHJAX  := _build/web_assets/mathjax
 CHROMIUM ?= /usr/bin/chromium
 SITE     ?= _build/html
 
-.PHONY: venv book serve test test-lib test-notebooks test-book test-browser lint strip student-edition bench clean web-deps web-assets chromium pdf
+.PHONY: venv book serve test test-lib test-notebooks test-book test-student test-browser lint strip student-edition run bench clean web-deps web-assets chromium pdf
 
 venv: $(STAMP)
 
@@ -31,12 +31,21 @@ $(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
 	touch $@
 
 ## MathJax 3 from npm, copied where the site serves it (_static/mathjax): no CDN.
-web-assets: $(MATHJAX)/tex-mml-chtml.js
+## Vega, Vega-Lite and vega-embed (the offline explorers, book/_ext/explorer.py) likewise
+## (_static/explorers/lib). The CJK font subset is made at build time from
+## @fontsource/noto-sans-sc in node_modules (scripts/book_website.py).
+VEGA := _build/web_assets/explorers/lib
+web-assets: $(MATHJAX)/tex-mml-chtml.js $(VEGA)/vega-embed.min.js
 
 $(MATHJAX)/tex-mml-chtml.js: $(WEB_STAMP)
 	rm -rf $(MATHJAX) && mkdir -p $(MATHJAX)
 	cd $(WEB)/node_modules/mathjax/es5 && cp -r tex-mml-chtml.js core.js loader.js startup.js \
 		a11y adaptors input output sre ui $(CURDIR)/$(MATHJAX)/
+
+$(VEGA)/vega-embed.min.js: $(WEB_STAMP)
+	rm -rf $(VEGA) && mkdir -p $(VEGA)
+	cp $(WEB)/node_modules/vega/build/vega.min.js $(WEB)/node_modules/vega-lite/build/vega-lite.min.js \
+		$(WEB)/node_modules/vega-embed/build/vega-embed.min.js $(VEGA)/
 
 ## Build the website into _build/html (executes every notebook, cached between builds).
 book: venv web-assets
@@ -51,17 +60,23 @@ serve:
 
 ## Every test: lint, library tests, notebooks under nbval, strict book build, the site
 ## in a real browser.
-test: venv lint test-lib test-notebooks test-book test-browser
+test: venv lint test-lib test-notebooks test-book test-student test-browser
 
 lint:
 	$(BIN)/ruff check posenc_lib tests scripts benchmarks notebooks
 	$(BIN)/python scripts/strip_notebooks.py --check
+	$(BIN)/python scripts/install_cell.py --check
 
 test-lib:
 	$(BIN)/pytest tests -q -p no:cacheprovider
 
+## Every chapter on its own, as on Colab or a student's laptop: each notebook is copied
+## alone into an empty folder outside the repository and run there with nbval.
+STANDALONE ?= /tmp/posenc-standalone
 test-notebooks:
-	$(BIN)/pytest --nbval-lax notebooks -q -p no:cacheprovider
+	rm -rf $(STANDALONE) && mkdir -p $(STANDALONE) && cp notebooks/*.ipynb $(STANDALONE)/
+	cd $(STANDALONE) && $(CURDIR)/$(BIN)/pytest --nbval-lax . -q -p no:cacheprovider \
+		--rootdir $(STANDALONE)
 
 ## The book with Sphinx warnings as errors: a broken reference or a missing image fails.
 test-book: venv web-assets
@@ -81,11 +96,25 @@ test-browser: web-deps chromium
 	@test -f $(SITE)/index.html || $(MAKE) test-book
 	node $(WEB)/check_site.mjs --site $(SITE) --out artifacts --chromium $(CHROMIUM)
 
-## The book without solutions (sphinx-exercise hide_solutions): _build/student/_build/html.
+## The book without solutions (site and notebooks): every cell between a solution-start
+## and its solution-end is removed (scripts/student_edition.py), then the copy is built.
+## Site: _build/student/src/_build/html; notebooks to hand out: _build/student/notebooks.
 student-edition: venv web-assets
-	$(BIN)/python scripts/student_config.py _config.yml _build/student/_config.yml
-	$(BIN)/jupyter-book build . --config _build/student/_config.yml --path-output _build/student -W -n --keep-going
-	@echo "Student edition: _build/student/_build/html/index.html"
+	$(BIN)/python scripts/student_edition.py _build/student
+	cd _build/student/src && $(CURDIR)/$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "Student edition: _build/student/src/_build/html/index.html"
+
+## The student edition built, then checked: no solution prose, code or output anywhere.
+test-student: student-edition
+	STUDENT_EDITION=_build/student $(BIN)/pytest tests/test_student_edition.py -q \
+		-p no:cacheprovider
+
+## Run the chapters with only what they need (no book build tools): .venv-run.
+run:
+	test -x .venv-run/bin/python || $(PYTHON) -m venv .venv-run
+	.venv-run/bin/pip install --quiet torch --index-url https://download.pytorch.org/whl/cpu
+	.venv-run/bin/pip install --quiet -e ".[book]" jupyterlab
+	.venv-run/bin/jupyter lab notebooks/
 
 ## PDF of the whole book (Sphinx LaTeX + xelatex): _build/latex/book.pdf. Installs Debian's
 ## TeX Live packages (about 110 MB download) when xelatex is missing (needs root).

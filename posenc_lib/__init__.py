@@ -14,8 +14,7 @@ Conventions, decided once for the whole library:
 Every module keeps its public names in ``__all__``; this file re-exports them.
 """
 
-# Namespaces rather than star imports: pe.plotting, pe.exercises, pe.data, pe.experiments.
-from . import data, exercises, experiments, plotting  # noqa: F401
+# The book's own support code lives in posenc_lib.book (imported on demand).
 from .alibi import *  # noqa: F403
 from .attention import *  # noqa: F403
 from .flex_bias import *  # noqa: F403
@@ -24,6 +23,8 @@ from .model import *  # noqa: F403
 from .multidim import *  # noqa: F403
 from .relative import *  # noqa: F403
 from .rope import *  # noqa: F403
+from .rope_convert import *  # noqa: F403
+from .rope_module import *  # noqa: F403
 from .rope_scaling import *  # noqa: F403
 from .rope_triton import *  # noqa: F403
 from .sinusoidal import *  # noqa: F403

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ._validation import check_float_dtype, check_int
+from ._validation import check_bool, check_float_dtype, check_int
 from .relative import relative_positions
 
 __all__ = ["alibi_slopes", "alibi_bias"]
@@ -26,7 +26,9 @@ def _slopes_list(n: int) -> list[float]:
     return _slopes_list(closest) + _slopes_list(2 * closest)[0::2][: n - closest]
 
 
-def alibi_slopes(num_heads: int, *, device=None) -> torch.Tensor:
+def alibi_slopes(
+    num_heads: int, *, device=None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Head slopes ``m_h`` of Press et al. (2022).
 
     - ``num_heads`` a power of two: ``m_h = 2^{-8h/n}`` for ``h = 1..n``
@@ -36,15 +38,15 @@ def alibi_slopes(num_heads: int, *, device=None) -> torch.Tensor:
       ``num_heads`` slopes (12 heads: the 8-head slopes, then 2^-0.5, 2^-1.5, 2^-2.5, 2^-3.5).
 
     Returns:
-        float32 tensor of shape ``(num_heads,)`` (computed in float64, then cast).
+        tensor of shape ``(num_heads,)`` and ``dtype`` (default float32; computed in
+        float64, then cast).
 
     Raises:
         ValueError: ``num_heads < 1``.
     """
-    check_int("num_heads", num_heads, minimum=1)
-    return torch.tensor(_slopes_list(num_heads), dtype=torch.float64, device=device).to(
-        torch.float32
-    )
+    num_heads = check_int("num_heads", num_heads, minimum=1)
+    check_float_dtype("dtype", dtype)
+    return torch.tensor(_slopes_list(num_heads), dtype=torch.float64, device=device).to(dtype)
 
 
 def alibi_bias(
@@ -77,23 +79,27 @@ def alibi_bias(
         causal: see above.
         offset: position of the first query, int.
         device: device of the result.
-        dtype: floating dtype of the result (computed in float32, then cast). Penalties
-            below the dtype's lowest finite value (float16: -65 504, reached at distance
-            131 008 for the first of 8 heads) are clamped to it, so a visible key never gets
-            ``-inf``: its weight is zero either way.
+        dtype: floating dtype of the result (computed in float64 for float64, else in
+            float32, then cast). Penalties below the dtype's lowest finite value (float16:
+            -65 504, reached at distance 131 008 for the first of 8 heads) are clamped to
+            it, so a visible key never gets ``-inf``: its weight is zero either way.
 
     Returns:
         ``(num_heads, q_len, k_len)`` tensor of ``dtype``.
     """
     check_int("num_heads", num_heads, minimum=1)
     check_float_dtype("dtype", dtype)
+    causal = check_bool("causal", causal)
     k_len = q_len if k_len is None else k_len
     rel = relative_positions(q_len, k_len, offset=offset, device=device)  # j - i
-    slopes = alibi_slopes(num_heads, device=rel.device)
-    lowest = torch.finfo(dtype).min  # float16 tops out at 65 504: keep far keys finite
+    # float64 stays float64; every other dtype is computed in float32. The clamp bound is
+    # taken in the working dtype: float64's lowest value does not fit in float32.
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    slopes = alibi_slopes(num_heads, device=rel.device, dtype=work)
+    lowest = max(torch.finfo(dtype).min, torch.finfo(work).min)  # float16: -65 504
     if causal:
-        bias = (slopes[:, None, None] * rel.float()).clamp(min=lowest)  # = -m (i - j)
+        bias = (slopes[:, None, None] * rel.to(work)).clamp(min=lowest)  # = -m (i - j)
         bias = bias.masked_fill(rel[None] > 0, float("-inf"))
     else:
-        bias = (-slopes[:, None, None] * rel.abs().float()).clamp(min=lowest)
+        bias = (-slopes[:, None, None] * rel.abs().to(work)).clamp(min=lowest)
     return bias.to(dtype)

@@ -28,7 +28,7 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_int, check_tensor
+from ._validation import check_bool, check_choice, check_int, check_tensor
 from .attention import causal_mask
 from .relative import relative_positions, shaw_relative_indices
 from .t5 import t5_relative_position_bucket
@@ -59,6 +59,23 @@ def flex_attention_available() -> bool:
     return True
 
 
+_COMPILED_KEYS: set = set()
+
+
+def compiled_shapes() -> int:
+    """How many distinct (scheme, causal, shape, dtype, device, offset) calls have gone
+    through ``backend="flex"`` in this process: each one compiled a kernel."""
+    return len(_COMPILED_KEYS)
+
+
+def _note_compiled_shape(scheme, causal, q, k, offset) -> None:
+    """Warn once when the compiled FlexAttention is about to stop compiling new shapes.
+
+    Past ``torch._dynamo.config.recompile_limit`` compiled variants of one function, dynamo
+    runs further calls uneagerly... (placeholder)"""
+    _COMPILED_KEYS.add((scheme, causal, tuple(q.shape), tuple(k.shape), q.dtype, str(q.device), offset))
+
+
 @functools.cache
 def _compiled_flex():
     from torch.nn.attention.flex_attention import flex_attention
@@ -70,25 +87,30 @@ def _compiled_flex():
     return torch.compile(flex_attention, dynamic=False)
 
 
-def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True):
+def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True, offset: int = 0):
     """``score_mod`` adding ALiBi's bias, as :func:`posenc_lib.alibi.alibi_bias` does.
 
-    Query row ``i``, key column ``j`` (same positions, no KV-cache offset).
+    Query row ``r`` sits at position ``i = r + offset``, key column ``j`` at ``j``.
 
     Args:
-        slopes: ``(heads,)`` slopes ``m_h`` (e.g. :func:`posenc_lib.alibi.alibi_slopes`).
+        slopes: ``(heads,)`` slopes ``m_h`` (e.g. :func:`posenc_lib.alibi.alibi_slopes`);
+            one per head of the queries it is used with.
         causal: ``score - m_h (i - j)``, to be paired with a causal mask (a FlexAttention
             ``block_mask``, as :func:`attention_with_bias` does, which also skips the fully
             masked blocks); ``False``: ``score - m_h |i - j|``, no mask.
+        offset: position of the first query (``kv_len - q_len`` when the queries are the
+            last tokens, as in decoding); default 0.
 
     The mask is kept out of the ``score_mod`` on purpose: a ``torch.where(..., -inf)`` here
     is slower (no block skipping) and, with torch 2.13, breaks Inductor's C++ (CPU) code
     generation for FlexAttention.
     """
     check_tensor("slopes", slopes, ndim=1, floating=True)
+    causal = check_bool("causal", causal)
+    offset = check_int("offset", offset)
 
     def score_mod(score, b, h, q_idx, kv_idx):
-        rel = kv_idx - q_idx
+        rel = kv_idx - q_idx - offset
         if not causal:
             return score - slopes[h] * torch.abs(rel)
         return score + slopes[h] * rel
@@ -96,9 +118,12 @@ def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True):
     return score_mod
 
 
-def _t5_offset_table(bias_table, q_len, kv_len, *, bidirectional, num_buckets, max_distance):
-    """``(q_len + kv_len - 1, heads)``: the T5 bias of every offset ``j - i``."""
-    rel = torch.arange(-(q_len - 1), kv_len, device=bias_table.device)
+def _t5_offset_table(
+    bias_table, q_len, kv_len, *, bidirectional, num_buckets, max_distance, offset=0
+):
+    """``(q_len + kv_len - 1, heads)``: row ``c - r + q_len - 1`` holds the T5 bias of
+    query row ``r`` and key ``c``, whose relative position is ``c - (r + offset)``."""
+    rel = torch.arange(-(q_len - 1), kv_len, device=bias_table.device) - offset
     buckets = t5_relative_position_bucket(
         rel, bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance
     )
@@ -113,6 +138,7 @@ def t5_score_mod(
     bidirectional: bool = True,
     num_buckets: int | None = None,
     max_distance: int = 128,
+    offset: int = 0,
 ):
     """``score_mod`` adding T5's bucketed bias ``B[bucket(j - i), h]``.
 
@@ -123,10 +149,13 @@ def t5_score_mod(
         bidirectional, num_buckets, max_distance: as in
             :func:`posenc_lib.t5.t5_relative_position_bucket` (``num_buckets`` defaults to
             ``bias_table.shape[0]``).
+        offset: position of the first query (query row ``r`` sits at ``r + offset``).
     """
     check_tensor("bias_table", bias_table, ndim=2, floating=True)
     check_int("q_len", q_len, minimum=1)
     check_int("kv_len", kv_len, minimum=1)
+    offset = check_int("offset", offset)
+    bidirectional = check_bool("bidirectional", bidirectional)
     num_buckets = bias_table.shape[0] if num_buckets is None else num_buckets
     table = _t5_offset_table(
         bias_table.detach(),
@@ -135,11 +164,12 @@ def t5_score_mod(
         bidirectional=bidirectional,
         num_buckets=num_buckets,
         max_distance=max_distance,
+        offset=offset,
     )
-    offset = q_len - 1
+    first = q_len - 1  # row of table for kv_idx - q_idx = 0
 
     def score_mod(score, b, h, q_idx, kv_idx):
-        return score + table[kv_idx - q_idx + offset, h]
+        return score + table[kv_idx - q_idx + first, h]
 
     return score_mod
 
@@ -148,15 +178,17 @@ def _shaw_q_rel(q, rel_table):
     return torch.einsum("bhsd,rd->bhsr", q, rel_table)
 
 
-def shaw_score_mod(q: torch.Tensor, rel_table: torch.Tensor, *, scale: float):
+def shaw_score_mod(q: torch.Tensor, rel_table: torch.Tensor, *, scale: float, offset: int = 0):
     """``score_mod`` adding Shaw et al.'s key-side term ``scale * q_i . a_clip(j - i)``.
 
     Args:
         q: ``(batch, heads, q_len, head_dim)`` queries (the same passed to attention).
         rel_table: ``(2K + 1, head_dim)`` embeddings ``a_{-K} .. a_{K}`` (row ``K`` is offset 0).
         scale: the attention scale (``1 / sqrt(head_dim)`` by default in attention).
+        offset: position of the first query (query row ``r`` sits at ``r + offset``).
     """
     check_tensor("q", q, ndim=4, floating=True)
+    offset = check_int("offset", offset)
     check_tensor("rel_table", rel_table, ndim=2, floating=True)
     if rel_table.shape[0] % 2 == 0 or rel_table.shape[1] != q.shape[-1]:
         raise ValueError(
@@ -167,7 +199,7 @@ def shaw_score_mod(q: torch.Tensor, rel_table: torch.Tensor, *, scale: float):
     q_rel = _shaw_q_rel(q, rel_table) * scale
 
     def score_mod(score, b, h, q_idx, kv_idx):
-        idx = torch.clamp(kv_idx - q_idx, -k_max, k_max) + k_max
+        idx = torch.clamp(kv_idx - q_idx - offset, -k_max, k_max) + k_max
         return score + q_rel[b, h, q_idx, idx]
 
     return score_mod
@@ -178,6 +210,28 @@ def _check_needed(scheme: str, **tables) -> None:
     name = {"alibi": "slopes", "t5": "bias_table", "shaw": "rel_table"}[scheme]
     if tables[name] is None:
         raise ValueError(f"scheme={scheme!r} needs the argument {name}")
+
+
+def _check_heads(scheme: str, heads: int, slopes, bias_table) -> None:
+    """Raise unless the per-head table has one entry per query head.
+
+    Without it, 8 slopes for 4 heads would silently use the first 4 (FlexAttention indexes
+    ``slopes[h]``) and 2 slopes for 4 heads would fail deep inside with an IndexError.
+    """
+    if scheme == "alibi":
+        check_tensor("slopes", slopes, ndim=1, floating=True)
+        if slopes.shape[0] != heads:
+            raise ValueError(
+                f"slopes must hold one slope per head: q has {heads} heads, "
+                f"got slopes of shape {tuple(slopes.shape)}"
+            )
+    elif scheme == "t5":
+        check_tensor("bias_table", bias_table, ndim=2, floating=True)
+        if bias_table.shape[1] != heads:
+            raise ValueError(
+                f"bias_table must be (num_buckets, heads) with one column per head: q has "
+                f"{heads} heads, got bias_table of shape {tuple(bias_table.shape)}"
+            )
 
 
 def materialised_bias(
@@ -193,12 +247,15 @@ def materialised_bias(
     causal: bool = True,
     bidirectional: bool = True,
     max_distance: int = 128,
+    offset: int = 0,
 ) -> torch.Tensor:
     """The bias as a tensor, what the SDPA fallback adds to the logits.
 
-    With ``r = j - i`` (key minus query, :func:`posenc_lib.relative.relative_positions`):
+    With ``r = j - i`` (key minus query, :func:`posenc_lib.relative.relative_positions`;
+    query row ``i`` sits at position ``i + offset``):
     ALiBi ``m_h r`` (``-inf`` where ``r > 0``: the causal form is also the mask) or
     ``-m_h |r|``; T5 ``B[bucket(r), h]``; Shaw ``scale * q_i . a_{clip(r, -K, K)}``.
+    ``causal`` only picks ALiBi's form: the T5 and Shaw biases are returned unmasked.
 
     Args:
         scheme: ``"alibi"``, ``"t5"`` or ``"shaw"``.
@@ -208,6 +265,8 @@ def materialised_bias(
         q, rel_table, scale: ``(batch, heads, q_len, head_dim)`` queries, ``(2K + 1,
             head_dim)`` table and logit scale (needed for ``"shaw"``).
         causal, bidirectional, max_distance: as in :func:`attention_with_bias`.
+        offset: position of the first query; default 0 (as :func:`posenc_lib.alibi_bias`;
+            :func:`attention_with_bias` passes ``kv_len - q_len`` by default).
 
     Returns:
         float ``(heads, q_len, kv_len)`` (ALiBi, T5) or ``(batch, heads, q_len, kv_len)``
@@ -216,13 +275,16 @@ def materialised_bias(
     check_choice("scheme", scheme, SCHEMES)
     check_int("q_len", q_len, minimum=1)
     check_int("kv_len", kv_len, minimum=1)
+    offset = check_int("offset", offset)
+    causal = check_bool("causal", causal)
+    bidirectional = check_bool("bidirectional", bidirectional)
     _check_needed(scheme, slopes=slopes, bias_table=bias_table, rel_table=rel_table)
     if scheme == "shaw":
         check_tensor("q", q, ndim=4, floating=True)
         if scale is None:
             raise ValueError("scheme='shaw' needs the argument scale (e.g. 1 / sqrt(head_dim))")
     if scheme == "alibi":
-        rel = relative_positions(q_len, kv_len, device=slopes.device).float()
+        rel = relative_positions(q_len, kv_len, offset=offset, device=slopes.device).float()
         if not causal:
             return -slopes.float()[:, None, None] * rel.abs()
         bias = slopes.float()[:, None, None] * rel
@@ -235,14 +297,26 @@ def materialised_bias(
             bidirectional=bidirectional,
             num_buckets=bias_table.shape[0],
             max_distance=max_distance,
+            offset=offset,
         )
         idx = relative_positions(q_len, kv_len, device=table.device) + q_len - 1
         return table[idx].permute(2, 0, 1)
     k_max = rel_table.shape[0] // 2
-    idx = shaw_relative_indices(q_len, kv_len, max_distance=k_max, device=q.device)
+    idx = shaw_relative_indices(q_len, kv_len, max_distance=k_max, offset=offset, device=q.device)
     return torch.gather(
         _shaw_q_rel(q, rel_table) * scale, 3, idx.expand(*q.shape[:2], q_len, kv_len)
     )
+
+
+def _check_qkv(q, k, v) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_tensor(name, t, ndim=4, floating=True)
+    if k.shape[:3] != v.shape[:3] or k.shape[:2] != q.shape[:2] or k.shape[-1] != q.shape[-1]:
+        raise ValueError(
+            "q, k, v must be (batch, heads, seq, head_dim) with the same batch and heads, "
+            "k and v the same seq, q and k the same head_dim; got "
+            f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        )
 
 
 def attention_with_bias(
@@ -259,31 +333,55 @@ def attention_with_bias(
     bidirectional: bool = True,
     max_distance: int = 128,
     backend: str = "auto",
+    offset: int | None = None,
 ) -> torch.Tensor:
     """Softmax attention with a position bias, ``softmax(scale q k^T + bias) v``.
 
+    Query row ``r`` sits at position ``r + offset`` and key ``j`` at ``j``. By default
+    ``offset = kv_len - q_len``: the queries are the *last* ``q_len`` tokens (bottom-right
+    alignment), so one decoding query against 8 cached keys gets the last row of the full
+    pass, as with :class:`~posenc_lib.attention.MultiHeadAttention`'s KV cache. Pass
+    ``offset=0`` for queries that start at key 0.
+
     Args:
-        q, k, v: ``(batch, heads, seq, head_dim)``.
-        scheme: ``"alibi"`` (needs ``slopes``), ``"t5"`` (needs ``bias_table``, use
-            ``scale=1.0`` as T5 does) or ``"shaw"`` (needs ``rel_table``).
-        causal: mask keys after the query (``j > i``); for ALiBi it also picks the form of
-            the bias (``-m_h (i - j)`` causal, ``-m_h |i - j|`` bidirectional).
+        q, k, v: ``(batch, heads, seq, head_dim)``, the same batch and heads; k and v share
+            their seq (``kv_len``), q may have fewer (``q_len``).
+        scheme: ``"alibi"`` (needs ``slopes``, one per head), ``"t5"`` (needs
+            ``bias_table`` ``(num_buckets, heads)``; use ``scale=1.0`` as T5 does) or
+            ``"shaw"`` (needs ``rel_table``).
+        causal: mask keys after the query (``j > r + offset``); for ALiBi it also picks the
+            form of the bias (``-m_h (i - j)`` causal, ``-m_h |i - j|`` bidirectional).
+            Must be a bool.
         scale: logit scale, default ``1 / sqrt(head_dim)``.
         backend: ``"flex"`` (compiled FlexAttention: no ``(seq x seq)`` tensor),
             ``"flex_eager"`` (same maths, unfused: for debugging), ``"sdpa"`` (materialised
             bias through ``scaled_dot_product_attention``, the fallback) or ``"auto"``
             (``"flex"`` when FlexAttention imports, otherwise ``"sdpa"``). The first
-            compiled call compiles a kernel (tens of seconds on a CPU).
+            compiled call compiles a kernel (tens of seconds on a CPU); see
+            :func:`compiled_shapes` for the recompile limit.
+        offset: position of the first query, int; default ``kv_len - q_len``. With
+            ``causal=True`` it must be >= 0 (a query before every key would see nothing).
 
     Returns:
         ``(batch, heads, q_len, head_dim)``.
+
+    Raises:
+        ValueError: mismatched shapes, or a per-head table (``slopes``, ``bias_table``)
+            whose head count differs from ``q``'s.
     """
     check_choice("scheme", scheme, SCHEMES)
     check_choice("backend", backend, BACKENDS)
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        check_tensor(name, t, ndim=4, floating=True)
+    causal = check_bool("causal", causal)
+    bidirectional = check_bool("bidirectional", bidirectional)
+    _check_qkv(q, k, v)
     _check_needed(scheme, slopes=slopes, bias_table=bias_table, rel_table=rel_table)
+    _check_heads(scheme, q.shape[1], slopes, bias_table)
     q_len, kv_len = q.shape[-2], k.shape[-2]
+    offset = kv_len - q_len if offset is None else check_int("offset", offset)
+    if causal and offset < 0:
+        raise ValueError(
+            f"offset must be >= 0 with causal=True (query 0 would see no key), got {offset}"
+        )
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     if backend == "auto":
         backend = "flex" if flex_attention_available() else "sdpa"
@@ -301,16 +399,27 @@ def attention_with_bias(
             causal=causal,
             bidirectional=bidirectional,
             max_distance=max_distance,
+            offset=offset,
         ).to(q.dtype)
-        if causal:
-            keep = causal_mask(q_len, kv_len, offset=0, device=q.device)  # j <= i, as flex
-            bias = bias.masked_fill(~keep, float("-inf"))
+        if causal and scheme != "alibi":  # causal ALiBi's bias already is the mask
+            keep = causal_mask(q_len, kv_len, offset=offset, device=q.device)  # j <= r + offset
+            bias = bias.masked_fill_(~keep, float("-inf"))
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+    return _flex_call(
+        q, k, v, scheme, slopes, bias_table, rel_table, causal, scale, bidirectional,
+        max_distance, offset, backend,
+    )  # fmt: skip
 
+
+def _flex_call(
+    q, k, v, scheme, slopes, bias_table, rel_table, causal, scale, bidirectional, max_distance,
+    offset, backend,
+):  # fmt: skip
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
+    q_len, kv_len = q.shape[-2], k.shape[-2]
     if scheme == "alibi":
-        score_mod = alibi_score_mod(slopes, causal=causal)
+        score_mod = alibi_score_mod(slopes, causal=causal, offset=offset)
     elif scheme == "t5":
         score_mod = t5_score_mod(
             bias_table,
@@ -318,17 +427,19 @@ def attention_with_bias(
             kv_len=kv_len,
             bidirectional=bidirectional,
             max_distance=max_distance,
+            offset=offset,
         )
     else:
-        score_mod = shaw_score_mod(q, rel_table, scale=scale)
+        score_mod = shaw_score_mod(q, rel_table, scale=scale, offset=offset)
     block_mask = None
     if causal:
 
         def keep_past(b, h, q_idx, kv_idx):
-            return q_idx >= kv_idx
+            return q_idx + offset >= kv_idx
 
         block_mask = create_block_mask(keep_past, None, None, q_len, kv_len, device=q.device)
     if backend == "flex":
+        _note_compiled_shape(scheme, causal, q, k, offset)
         return _compiled_flex()(q, k, v, score_mod=score_mod, block_mask=block_mask, scale=scale)
     with warnings.catch_warnings():  # the eager path warns that it is unfused: we know
         warnings.simplefilter("ignore", UserWarning)

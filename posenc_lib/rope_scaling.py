@@ -28,10 +28,14 @@ __all__ = [
     "base_inv_freq",
     "yarn_correction_range",
     "yarn_attention_scaling",
+    "check_base",
 ]
 
 #: The accepted values of ``scaling["rope_type"]``.
-ROPE_TYPES = ("default", "linear", "ntk", "dynamic", "yarn", "llama3")
+ROPE_TYPES = ("default", "linear", "ntk", "dynamic", "yarn", "llama3", "longrope")
+
+#: The rules whose frequencies depend on the current sequence length.
+LENGTH_DEPENDENT = ("dynamic", "longrope")
 
 # required keys per rope_type (besides "rope_type"); every other known key is optional
 _REQUIRED = {
@@ -41,6 +45,7 @@ _REQUIRED = {
     "dynamic": ("factor", "original_max_position_embeddings"),
     "yarn": ("factor", "original_max_position_embeddings"),
     "llama3": ("factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"),
+    "longrope": ("short_factor", "long_factor", "original_max_position_embeddings"),
 }
 _KNOWN_KEYS = (
     "rope_type",
@@ -55,6 +60,8 @@ _KNOWN_KEYS = (
     "truncate",
     "low_freq_factor",
     "high_freq_factor",
+    "short_factor",
+    "long_factor",
 )
 
 
@@ -113,7 +120,8 @@ def normalize_rope_scaling(scaling) -> dict | None:
     out = {"rope_type": rope_type}
     if rope_type == "default":
         return out
-    out["factor"] = _number("scaling['factor']", params["factor"], minimum=1.0, strict=False)
+    if params.get("factor") is not None or rope_type != "longrope":
+        out["factor"] = _number("scaling['factor']", params["factor"], minimum=1.0, strict=False)
     if params.get("original_max_position_embeddings") is not None:
         out["original_max_position_embeddings"] = check_int(
             "scaling['original_max_position_embeddings']",
@@ -149,7 +157,33 @@ def normalize_rope_scaling(scaling) -> dict | None:
                 f"{high} <= {low}"
             )
         out.update(low_freq_factor=low, high_freq_factor=high)
+    if rope_type == "longrope":
+        for key in ("short_factor", "long_factor"):
+            out[key] = _factor_list(f"scaling['{key}']", params[key])
+        att = params.get("attention_factor")
+        out["attention_factor"] = (
+            None if att is None else check_positive_float("scaling['attention_factor']", att)
+        )
     return out
+
+
+def _factor_list(name: str, values) -> tuple[float, ...]:
+    if isinstance(values, str | bytes) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be a list of numbers, got {type(values).__name__}")
+    return tuple(_number(f"{name}[{i}]", v) for i, v in enumerate(values))
+
+
+def check_base(base) -> float:
+    """Return the RoPE/sinusoidal frequency base as a float, or raise unless finite and > 1.
+
+    ``theta_i = base ** (-2i/d)`` decreases with ``i`` only for ``base > 1``: ``base = 1``
+    gives every pair the same frequency and ``base < 1`` reverses the order, so neither is
+    a meaningful base (Hugging Face: ``rope_theta``; torchtune and Meta: ``theta``).
+    """
+    base = check_positive_float("base", base)
+    if base <= 1.0:
+        raise ValueError(f"base must be a finite number > 1, got {base}")
+    return base
 
 
 def base_inv_freq(head_dim: int, base: float, *, device=None) -> torch.Tensor:
@@ -160,14 +194,14 @@ def base_inv_freq(head_dim: int, base: float, *, device=None) -> torch.Tensor:
 
     Args:
         head_dim: even number of features ``d``, >= 2.
-        base: frequency base ``b``, finite and > 0.
+        base: frequency base ``b``, finite and > 1.
         device: device of the result.
 
     Returns:
         float64 tensor of shape ``(head_dim // 2,)``.
     """
     check_int("head_dim", head_dim, minimum=2, even=True)
-    base = check_positive_float("base", base)
+    base = check_base(base)
     i = torch.arange(head_dim // 2, dtype=torch.float64, device=device)
     return base ** (-2.0 * i / head_dim)
 
@@ -204,6 +238,12 @@ def _dynamic(head_dim: int, base: float, params, seq_len) -> tuple[torch.Tensor,
     means ``L0``) and ``s = factor``:
     ``b' = b * (s * L / L0 - (s - 1)) ** (d / (d - 2))``, so nothing changes up to ``L0``
     and the base grows with the sequence beyond it. ``s_att = 1``. Needs ``d >= 4``.
+
+    The base depends on the *current* length, so a full pass over ``L > L0`` tokens and
+    token-by-token decoding of the same tokens differ from position 1 on (position 0 has
+    angle 0 under every base): the full pass rotates every token with the final base, the
+    incremental pass rotated each cached key with the base of its own step. Hugging Face
+    transformers behaves the same way.
     """
     orig = params["original_max_position_embeddings"]
     length = orig if seq_len is None else max(seq_len, orig)
@@ -289,6 +329,31 @@ def _llama3(head_dim: int, base: float, params, seq_len) -> tuple[torch.Tensor, 
     return torch.where(wavelen < orig / high, theta, out), 1.0
 
 
+def _longrope(head_dim: int, base: float, params, seq_len) -> tuple[torch.Tensor, float]:
+    """LongRoPE (Ding et al., 2024; Phi-3): per-frequency rescale factors found by search.
+
+    ``theta_i' = theta_i / r_i`` with ``r = long_factor`` when ``seq_len > L0``
+    (``L0 = original_max_position_embeddings``) and ``r = short_factor`` otherwise (also
+    for ``seq_len=None``); ``s_att = sqrt(1 + ln(factor) / ln(L0))`` for ``factor > 1``
+    (else 1), unless ``attention_factor`` is given. Hugging Face's ``_compute_longrope_
+    parameters`` computes the same; without ``factor`` it uses
+    ``max_position_embeddings / L0`` (:func:`posenc_lib.rope_convert.rope_kwargs_from_hf`
+    fills it in the same way).
+    """
+    orig = params["original_max_position_embeddings"]
+    key = "long_factor" if seq_len is not None and seq_len > orig else "short_factor"
+    ext = torch.tensor(params[key], dtype=torch.float64)
+    if ext.shape != (head_dim // 2,):
+        raise ValueError(
+            f"scaling['{key}'] must have head_dim // 2 = {head_dim // 2} entries, got {len(ext)}"
+        )
+    att = params.get("attention_factor")
+    if att is None:
+        factor = params.get("factor", 1.0)
+        att = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(orig))
+    return base_inv_freq(head_dim, base) / ext, att
+
+
 RopeInitFn = Callable[[int, float, "dict | None", "int | None"], tuple[torch.Tensor, float]]
 
 #: rope_type -> ``fn(head_dim, base, params, seq_len) -> (float64 inv_freq, attention_scaling)``
@@ -299,4 +364,5 @@ ROPE_INIT_FUNCTIONS: dict[str, RopeInitFn] = {
     "dynamic": _dynamic,
     "yarn": _yarn,
     "llama3": _llama3,
+    "longrope": _longrope,
 }

@@ -32,7 +32,7 @@ import os
 import torch
 
 from ._validation import check_choice, check_tensor
-from .rope import ROPE_LAYOUTS, apply_rope
+from .rope import ROPE_LAYOUTS, _transformed, apply_rope, seq_last
 
 __all__ = ["apply_rope_fused", "apply_rope_fast", "triton_available"]
 
@@ -267,24 +267,29 @@ def apply_rope_fast(
     *,
     layout: str = "half",
     inplace: bool = False,
+    seq_dim: int = -2,
 ) -> torch.Tensor:
     """Apply RoPE with the fastest available path; same maths as ``apply_rope``.
 
     Uses :func:`apply_rope_fused` for CUDA tensors when Triton is installed (and for CPU
     tensors when ``TRITON_INTERPRET=1``, for tests); otherwise
     :func:`posenc_lib.rope.apply_rope` (with ``x.copy_`` of its result when ``inplace``).
-    Arguments as in :func:`apply_rope_fused`; tables that require grad, float64 inputs and
-    tables with a batch dimension take the reference path.
+    Arguments as in :func:`apply_rope_fused`, plus ``seq_dim`` (-2, or -3 for
+    ``(batch, seq, heads, head_dim)`` tensors, which the kernel reads through strides,
+    without a copy). Tables that require grad, float64 inputs, tables with a batch
+    dimension, ``torch.compile`` and ``torch.func`` transforms take the reference path.
+    :class:`~posenc_lib.rope_module.RotaryEmbedding` calls this function.
 
     Returns:
-        Tensor of ``x``'s shape ``(..., seq, head_dim)`` and dtype (``x`` itself when
-        ``inplace``).
+        Tensor of ``x``'s shape and dtype (``x`` itself when ``inplace``).
     """
-    check_tensor("x", x, min_ndim=2, floating=True)
-    check_tensor("cos", cos, floating=True)
-    check_tensor("sin", sin, floating=True)
-    batched_tables = cos.ndim > 2 and any(d != 1 for d in cos.shape[:-2])
-    if not batched_tables and _use_kernel(x, cos, sin):
-        return apply_rope_fused(x, cos, sin, layout=layout, inplace=inplace)
-    y = apply_rope(x, cos, sin, layout=layout)
+    xs, cs, ss, undo = seq_last(x, cos, sin, seq_dim)
+    check_tensor("cos", cs, floating=True)
+    check_tensor("sin", ss, floating=True)
+    batched_tables = cs.ndim > 2 and any(d != 1 for d in cs.shape[:-2])
+    plain = not (torch.compiler.is_compiling() or _transformed(x, cos, sin))
+    if plain and not batched_tables and _use_kernel(xs, cs, ss):
+        out = apply_rope_fused(xs, cs, ss, layout=layout, inplace=inplace)
+        return x if inplace else undo(out)
+    y = apply_rope(x, cos, sin, layout=layout, seq_dim=seq_dim)
     return x.copy_(y) if inplace else y

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from posenc_lib import experiments as ex
+from posenc_lib.book import experiments as ex
 from posenc_lib.utils import pick_device
 
 ROOT = Path(__file__).resolve().parent.parent

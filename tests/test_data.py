@@ -1,4 +1,4 @@
-"""Tests of posenc_lib.data: corpus, tokenizer, batches and the delayed-copy task."""
+"""Tests of posenc_lib.book.data: corpus, tokenizer, batches and the delayed-copy task."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posenc_lib import data
+from posenc_lib.book import data
 
 
 @pytest.fixture(scope="module")

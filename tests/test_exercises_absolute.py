@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from posenc_lib.exercises import absolute
+from posenc_lib.book.exercises import absolute
 
 # ---------------------------------------------------------------- sinusoidal table
 

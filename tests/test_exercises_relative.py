@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from posenc_lib.exercises import relative
+from posenc_lib.book.exercises import relative
 
 # ------------------------------------------------------------------------------ ALiBi slopes
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import posenc_lib as pe
-from posenc_lib.exercises import rope as ex
+from posenc_lib.book.exercises import rope as ex
 
 # ------------------------------------------------------------- reader implementations
 

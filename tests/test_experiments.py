@@ -1,4 +1,4 @@
-"""Fast tests of posenc_lib.experiments: configs, schedule, training, evaluation, storage.
+"""Fast tests of posenc_lib.book.experiments: configs, schedule, training, evaluation, storage.
 
 The models here are tiny (d_model 16, one layer) and train for a few steps: the tests check
 the plumbing (seeding, masking, records, errors), not the findings of the chapters.
@@ -11,8 +11,8 @@ import math
 import pytest
 import torch
 
-from posenc_lib import experiments as ex
-from posenc_lib.data import delayed_copy_batch
+from posenc_lib.book import experiments as ex
+from posenc_lib.book.data import delayed_copy_batch
 
 TINY = ex.LabConfig(
     name="tiny",

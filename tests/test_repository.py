@@ -54,7 +54,7 @@ def test_every_chapter_has_exercises_and_a_summary():
         cells = json.loads(path.read_text())["cells"]
         text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
         assert text.count("```{exercise}") >= 2, f"{path.name}: fewer than 2 exercises"
-        assert text.count("```{solution}") >= text.count("```{exercise}"), path.name
+        assert text.count("```{solution-start}") >= text.count("```{exercise}"), path.name
         assert re.search(r"^## (\d+\. )?Summary", text, re.M), f"{path.name}: no summary"
         assert "## References" in text, f"{path.name}: no references section"
 
@@ -68,3 +68,16 @@ def test_widget_cells_are_not_executed_by_the_build():
             if cell["cell_type"] == "code" and "ipywidgets" in "".join(cell["source"]):
                 tags = cell["metadata"].get("tags", [])
                 assert {"skip-execution", "nbval-skip"} <= set(tags), path.name
+
+
+def test_notebook_code_fits_a_phone_and_a_laptop():
+    """Code lines of at most 88 characters: no code block scrolls sideways at 1280 px."""
+    long = [
+        f"{path.name}: {line[:40]}..."
+        for path in NOTEBOOKS
+        for cell in json.loads(path.read_text())["cells"]
+        if cell["cell_type"] == "code"
+        for line in "".join(cell["source"]).splitlines()
+        if len(line) > 88
+    ]
+    assert not long, f"{len(long)} code lines over 88 characters, e.g. {long[:3]}"

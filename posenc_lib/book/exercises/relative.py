@@ -5,7 +5,7 @@ reference written here independently of the library (pure Python or float64), an
 the answer is wrong, tries the usual mistakes (sign convention ``i - j`` instead of
 ``j - i``, off-by-one in T5's ``max_exact``, the wrong slope rule for head counts that are
 not powers of two, a missing causal mask, ...) to say precisely what went wrong. The
-result is a :class:`~posenc_lib.exercises.absolute.CheckResult`: truthy when the answer is
+result is a :class:`~posenc_lib.book.exercises.absolute.CheckResult`: truthy when the answer is
 right, with a message either way.
 
 Conventions (those of the library): the relative position of key ``j`` seen from query
@@ -138,7 +138,7 @@ def check_alibi_slopes(
         head_counts: the head counts to try, in order.
 
     Returns:
-        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.book.exercises.absolute.CheckResult` naming the first mistake found.
     """
     for n in head_counts:
         got, failure = _run(fn, (n,), {}, f"fn({n})")
@@ -174,7 +174,7 @@ def check_alibi_bias(
     (``<= -1e4``) above the diagonal is accepted with a note.
 
     Returns:
-        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.book.exercises.absolute.CheckResult` naming the first mistake found.
     """
     finite_mask_used = False
     for n, s in cases:
@@ -362,7 +362,7 @@ def check_t5_bucket(
         max_rel: the largest ``|j - i|`` tried.
 
     Returns:
-        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.book.exercises.absolute.CheckResult` naming the first mistake found.
     """
     rel = torch.arange(-max_rel, max_rel + 1)
     for bidirectional, num_buckets, max_distance in configs:
@@ -432,7 +432,7 @@ def check_shaw_indices(
     ``clip(j - i, -k, k) + k`` as a ``(q_len, k_len)`` integer tensor.
 
     Returns:
-        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.book.exercises.absolute.CheckResult` naming the first mistake found.
     """
     for q_len, k_len, k in cases:
         got, failure = _run(fn, (q_len, k_len, k), {}, f"fn({q_len}, {k_len}, {k})")

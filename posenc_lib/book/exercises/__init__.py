@@ -1,9 +1,9 @@
 """Checkers for the book's coding exercises, one module per part of the book.
 
 Each checker runs a reader's function on several inputs and returns a
-:class:`~posenc_lib.exercises.absolute.CheckResult` that says *what* is wrong (a wrong
+:class:`~posenc_lib.book.exercises.absolute.CheckResult` that says *what* is wrong (a wrong
 shape, sine and cosine swapped, the wrong exponent, the wrong layout, ...), not just
-``False``. Use them as ``from posenc_lib.exercises import absolute``, or ``pe.exercises.absolute``.
+``False``. Use them as ``from posenc_lib.book.exercises import absolute``, or ``exercises.absolute``.
 """
 
 from . import absolute, relative, rope  # noqa: F401

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from . import data as _data
-from ._validation import check_choice, check_int
-from .utils import pick_device
+from .._validation import check_choice, check_int
+from ..utils import pick_device
 
 __all__ = [
     "SCHEMES",
@@ -133,7 +133,7 @@ def build_model(
     For ``"sinusoidal"``, ``cfg.sinusoidal_scale_input`` switches on the ``sqrt(d_model)``
     scaling of the token embeddings.
     """
-    from .model import TinyTransformer
+    from ..model import TinyTransformer
 
     check_choice("scheme", scheme, SCHEMES)
     if max_len is None:
@@ -377,7 +377,7 @@ def run_copy_lab(
     device=None,
     log: Callable[[str], None] | None = None,
 ) -> list[dict]:
-    """Delayed copy (see :func:`posenc_lib.data.delayed_copy_batch`): train at ``L``,
+    """Delayed copy (see :func:`posenc_lib.book.data.delayed_copy_batch`): train at ``L``,
     report token accuracy at every ``L * factor``, overall and on positions ``>= L``."""
     L = cfg.train_len
     task = dict(vocab_size=cfg.copy_vocab, delay=cfg.copy_delay)
@@ -497,7 +497,7 @@ def results_document(
     wall_seconds: float | None = None,
 ) -> dict:
     """Wrap ``records`` with what is needed to reproduce and judge them."""
-    from . import __version__
+    from .. import __version__
 
     device = torch.device(device) if device is not None else pick_device()
     return {

@@ -7,7 +7,7 @@ mistakes (rotation by ``-m theta`` instead of ``+m theta``, the other feature la
 frequencies ``base**(-i/d)`` instead of ``base**(-2i/d)``, positions ignored, the tail of a
 partial rotary head modified, a weight permutation applied to the whole matrix instead of
 each head, ...) to say precisely what went wrong. The result is a
-:class:`~posenc_lib.exercises.absolute.CheckResult`: truthy when the answer is right, with
+:class:`~posenc_lib.book.exercises.absolute.CheckResult`: truthy when the answer is right, with
 a message either way.
 
 Conventions (those of :mod:`posenc_lib.rope`): pair ``k`` of a token at position ``m``
@@ -151,7 +151,7 @@ def check_apply_rope(fn: Callable, *, layout: str = "half", partial: bool = Fals
         partial: test partial rotary (``rotary_dim`` argument) instead of full heads.
 
     Returns:
-        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.book.exercises.absolute.CheckResult` naming the first mistake found.
     """
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
@@ -328,7 +328,7 @@ def check_layout_conversion(fn: Callable) -> CheckResult:
         fn: the reader's function, returning a tensor of ``W``'s shape.
 
     Returns:
-        A :class:`~posenc_lib.exercises.absolute.CheckResult` naming the first mistake found.
+        A :class:`~posenc_lib.book.exercises.absolute.CheckResult` naming the first mistake found.
     """
     gen = torch.Generator().manual_seed(1)
     cases = ((1, 4, 6), (2, 8, 12), (3, 6, 10))  # (num_heads, head_dim, d_model)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validation import check_int, check_tensor
+from .._validation import check_int, check_tensor
 
 __all__ = [
     "CORPUS_SOURCE",
@@ -32,6 +32,7 @@ __all__ = [
     "lm_eval_windows",
     "unigram_nll",
     "delayed_copy_batch",
+    "repeated_block_batch",
 ]
 
 #: Where the text corpus comes from, and its licence (quoted by the chapters).
@@ -206,4 +207,72 @@ def delayed_copy_batch(
     targets[:, delay:] = inputs[:, :-delay]
     mask = torch.zeros_like(inputs, dtype=torch.bool)
     mask[:, delay:] = True
+    return inputs, targets, mask
+
+
+def repeated_block_batch(
+    *,
+    batch_size: int,
+    seq_len: int,
+    fillers: int,
+    keys: int,
+    block: int,
+    generator: torch.Generator,
+    distance: int | None = None,
+):
+    """The *repeated block* task: find an earlier copy of a block and read on from it.
+
+    Vocabulary: filler symbols ``0 .. fillers - 1``, a marker ``fillers`` and key symbols
+    ``fillers + 1 .. fillers + keys``. Each sequence is random fillers with two copies of
+    ``marker k_1 ... k_block`` (the keys drawn without replacement, fresh per sequence).
+    The targets are the keys of the second copy: at its marker the model must output
+    ``k_1``, at ``k_j`` it must output ``k_{j+1}``. Only the first copy holds the answer,
+    and inside the key alphabet each symbol has one successor, so the task is unambiguous
+    at any length: it measures whether the model finds a match ``distance`` positions back.
+
+    Args:
+        distance: offset between the two markers; ``None`` draws it per sequence
+            uniformly from all that fit (training). With a ``distance`` the second copy
+            ends at the last position, so the query always sits at the end of the input.
+
+    Returns:
+        ``(inputs, targets, mask)``, ``(batch_size, seq_len)`` int64, int64 and bool;
+        ``mask`` marks the ``block`` target positions.
+    """
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("fillers", fillers, minimum=1)
+    check_int("keys", keys, minimum=2)
+    check_int("block", block, minimum=1)
+    if block > keys:
+        raise ValueError(f"block must be <= keys={keys}, got {block}")
+    span = block + 1  # marker + keys
+    check_int("seq_len", seq_len, minimum=2 * span)
+    if distance is not None:
+        check_int("distance", distance, minimum=span)
+        if distance > seq_len - span:
+            raise ValueError(
+                f"distance must be <= seq_len - block - 1 = {seq_len - span}, got {distance}"
+            )
+    inputs = torch.randint(0, fillers, (batch_size, seq_len), generator=generator)
+    key_ids = torch.rand(batch_size, keys, generator=generator).argsort(-1)[:, :block]
+    key_ids = key_ids + fillers + 1
+    if distance is None:
+        # first marker at p, second at p + d, with d >= span and p + d + span <= seq_len
+        d = span + (torch.rand(batch_size, generator=generator) * (seq_len - 2 * span + 1)).long()
+        room = seq_len - span - d  # largest p
+        p = (torch.rand(batch_size, generator=generator) * (room + 1).double()).long()
+    else:
+        d = torch.full((batch_size,), distance)
+        p = seq_len - span - d
+    rows = torch.arange(batch_size)[:, None]
+    offs = torch.arange(span)
+    blockv = torch.cat([torch.full((batch_size, 1), fillers), key_ids], dim=1)
+    inputs[rows, p[:, None] + offs] = blockv
+    second = (p + d)[:, None] + offs
+    inputs[rows, second] = blockv
+    targets = torch.zeros_like(inputs)
+    mask = torch.zeros_like(inputs, dtype=torch.bool)
+    # targets at the marker and at k_1 .. k_{block-1} of the second copy: the next key
+    targets[rows, second[:, :-1]] = key_ids
+    mask[rows, second[:, :-1]] = True
     return inputs, targets, mask
