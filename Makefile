@@ -63,9 +63,10 @@ serve:
 test: venv lint test-lib test-notebooks test-book test-student test-browser
 
 lint:
-	$(BIN)/ruff check posenc_lib tests scripts benchmarks notebooks
+	$(BIN)/ruff check posenc_lib tests scripts benchmarks notebooks assignments book/_ext
 	$(BIN)/python scripts/strip_notebooks.py --check
 	$(BIN)/python scripts/install_cell.py --check
+	$(BIN)/python scripts/link_glossary.py --check notebooks/*.ipynb
 
 test-lib:
 	$(BIN)/pytest tests -q -p no:cacheprovider
@@ -118,14 +119,61 @@ run:
 
 ## PDF of the whole book (Sphinx LaTeX + xelatex): _build/latex/book.pdf. Installs Debian's
 ## TeX Live packages (about 110 MB download) when xelatex is missing (needs root).
-TEX_PACKAGES := texlive-latex-extra texlive-xetex texlive-fonts-recommended texlive-plain-generic latexmk fonts-freefont-otf
-pdf: venv
-	@command -v xelatex >/dev/null && command -v latexmk >/dev/null || { \
+## Parts and chapters as in _toc.yml, CJK text in a Noto Sans SC subset from npm (web-deps),
+## no status page (book/_ext/book_latex.py); then tests/browser/check_pdf.py checks that
+## structure, missing glyphs and lines running into the margin (poppler-utils).
+TEX_PACKAGES := texlive-latex-extra texlive-xetex texlive-fonts-recommended texlive-plain-generic latexmk fonts-freefont-otf poppler-utils
+pdf: venv web-deps
+	@command -v xelatex >/dev/null && command -v latexmk >/dev/null && command -v pdffonts >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES); \
 		else echo "TeX Live missing: sudo apt-get install --no-install-recommends $(TEX_PACKAGES)"; exit 1; fi; }
 	$(BIN)/jupyter-book build . --builder pdflatex
+	$(BIN)/python tests/browser/check_pdf.py _build/latex
 	@echo "PDF: _build/latex/book.pdf"
+
+## Slides, one reveal.js deck per part of the book (outlines in slides/part-N.yml), made
+## from the figures of the executed notebooks of the book build: _build/slides/part-N.html,
+## with reveal.js (npm, slides/package-lock.json) copied beside them; offline.
+SLIDES_STAMP := slides/node_modules/.installed
+.PHONY: slides slides-deps
+slides-deps: $(SLIDES_STAMP)
+
+$(SLIDES_STAMP): slides/package.json slides/package-lock.json
+	cd slides && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+slides: venv slides-deps
+	@test -d _build/jupyter_execute/notebooks || $(MAKE) book
+	$(BIN)/python scripts/make_slides.py --executed _build/jupyter_execute/notebooks --out _build/slides
+	@echo "Slides: _build/slides/index.html"
+
+## Graded assignments, one per part of the book (sources: assignments/*.ipynb, Otter-Grader):
+## per part, the student notebook, the teacher's version with solutions and the autograder
+## zip a teacher uploads, in _build/assignments/<name>/. Otter Assign reruns every test
+## against the solutions. Grade a submission offline with `otter run -a <zip> <notebook>`.
+.PHONY: assignments quiz-export test-graded
+assignments: venv
+	$(BIN)/python scripts/make_assignments.py _build/assignments
+
+## The concept-question bank (book/quizzes/NN_*.yml) as Moodle GIFT files and a Canvas
+## QTI 1.2 package, in _build/quiz/.
+quiz-export: venv
+	$(BIN)/python scripts/quiz_export.py _build/quiz
+
+## The graded work alone: assignments graded (reference and buggy), quiz answers
+## recomputed, exports parsed back. (test-lib runs these too: they are in tests/.)
+test-graded: venv
+	$(BIN)/pytest tests/test_assignments.py tests/test_quizzes.py -q -p no:cacheprovider
+
+## Link the first use of each glossary term (book/glossary.md) in every chapter with
+## {term}; glossary-check only reports the first uses that are not linked (exit 1).
+.PHONY: link-glossary glossary-check
+link-glossary: venv
+	$(BIN)/python scripts/link_glossary.py notebooks/*.ipynb
+
+glossary-check: venv
+	$(BIN)/python scripts/link_glossary.py --check notebooks/*.ipynb
 
 strip:
 	$(BIN)/python scripts/strip_notebooks.py

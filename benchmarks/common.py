@@ -9,6 +9,7 @@ with CUDA events, so the time is the device time of the launched kernels.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import importlib.metadata as _md
 import json
 import os
@@ -69,12 +70,20 @@ def time_fn(
     }
 
 
+#: A case is *noisy* when some implementation's median call took more than this many
+#: times its fastest call: other jobs held the cores, and a ratio of medians there
+#: measures the interference as much as the code.
+NOISY_SPREAD = 2.0
+
+
 def time_many(fns: dict, *, device, rounds: int = 3, min_time: float = 0.3) -> dict:
     """Time several callables round-robin (so background load hits them alike).
 
-    Returns name -> {"median_s", "min_s", "reps"} over all samples of all rounds. On a
-    shared CPU the minimum is the robust statistic (interference only adds time); the
-    benchmarks compute their ratios from ``min_s`` and also store the median.
+    Returns name -> {"median_s", "min_s", "reps", "spread"} over all samples of all
+    rounds. The benchmarks compute their ratios from ``median_s``; ``spread`` =
+    median / minimum says how far to trust that median: interference only adds time, so
+    on a quiet machine it stays near 1, and far above 1 the median measures the load
+    (see :data:`NOISY_SPREAD`).
     """
     samples = {name: [] for name in fns}
     for fn in fns.values():  # warm-up (and torch.compile) outside the timed rounds
@@ -86,7 +95,12 @@ def time_many(fns: dict, *, device, rounds: int = 3, min_time: float = 0.3) -> d
             tm = time_fn(fn, device=device, warmup=1, min_time=min_time / rounds, min_reps=3)
             samples[name].extend(tm.pop("samples"))
     return {
-        name: {"median_s": statistics.median(v), "min_s": min(v), "reps": len(v)}
+        name: {
+            "median_s": statistics.median(v),
+            "min_s": min(v),
+            "reps": len(v),
+            "spread": statistics.median(v) / min(v),
+        }
         for name, v in samples.items()
     }
 
@@ -147,6 +161,40 @@ def git_commit() -> str | None:
         return None
 
 
+def git_dirty() -> bool | None:
+    """True if the working tree differs from the commit (results from uncommitted code)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return bool(out.strip())
+
+
+def source_digest() -> str | None:
+    """SHA-256 (16 hex digits) of the Python sources that ran: posenc_lib and benchmarks/.
+
+    The commit and the dirty flag say *that* a tree differed from a commit, not how; a copy
+    of the tree on another machine may also carry an older ``.git``. Two runs with the same
+    digest ran the same code.
+    """
+    try:
+        import posenc_lib
+    except ImportError:
+        return None
+    digest = hashlib.sha256()
+    for root in (Path(posenc_lib.__file__).parent, Path(__file__).resolve().parent):
+        for f in sorted(root.rglob("*.py")):
+            digest.update(str(f.relative_to(root.parent)).encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def environment(device) -> dict:
     dev = torch.device(device)
     return {
@@ -159,6 +207,9 @@ def environment(device) -> dict:
         "versions": versions(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
+        "source_sha256": source_digest(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
     }
 
@@ -175,8 +226,12 @@ def save(results: dict, path: Path) -> Path:
 
 
 def load_latest(device: str = "cpu") -> dict:
-    """The most recent stored results for a device type ("cpu" or "cuda")."""
-    files = sorted(RESULTS_DIR.glob(f"{device}-*.json"))
+    """The most recent full run for a device type ("cpu" or "cuda").
+
+    Only ``<device>-<YYYY-MM-DD>.json`` counts: tagged files (``cuda-eager-...``,
+    ``cpu-quiet-...``) hold other, smaller runs and sort after the dated ones.
+    """
+    files = sorted(RESULTS_DIR.glob(f"{device}-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9].json"))
     if not files:
         raise FileNotFoundError(f"no stored results for {device!r} in {RESULTS_DIR}")
     return json.loads(files[-1].read_text())

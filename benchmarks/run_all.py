@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -43,6 +44,16 @@ def main(argv=None) -> Path:
     )
     ap.add_argument("--tune", action="store_true", help="also sweep the fused kernel's tiles")
     ap.add_argument(
+        "--no-compile", action="store_true", help="RoPE: leave out the torch.compile peers"
+    )
+    ap.add_argument(
+        "--layouts",
+        nargs="+",
+        choices=["half", "interleaved"],
+        default=None,
+        help="RoPE pair layouts (default both)",
+    )
+    ap.add_argument(
         "--min-time", type=float, default=None, help="seconds of timing per implementation and case"
     )
     ap.add_argument(
@@ -66,12 +77,19 @@ def main(argv=None) -> Path:
     results = {}
     if args.merge and out.exists():
         results = json.loads(out.read_text())
-    results.update({"environment": common.environment(args.device), "quick": args.quick})
+    env = common.environment(args.device)
+    if args.merge and "environment" in results:  # keep the first step's start-of-run record
+        env["previous_steps"] = results["environment"]
+    results.update({"environment": env, "quick": args.quick})
     t0 = time.perf_counter()
     for name in args.only:
         kw = {} if args.min_time is None else {"min_time": args.min_time}
         if name == "rope" and args.tune:
             kw["tune"] = True
+        if name == "rope" and args.no_compile:
+            kw["compile"] = False
+        if name == "rope" and args.layouts:
+            kw["layouts"] = tuple(args.layouts)
         if args.quick:
             kw.setdefault("min_time", 0.02)
         t = time.perf_counter()
@@ -79,7 +97,17 @@ def main(argv=None) -> Path:
         results[name]["wall_s"] = time.perf_counter() - t
         print(f"== {name}: {results[name]['wall_s']:.1f} s", flush=True)
     results["wall_s"] = time.perf_counter() - t0
+    if hasattr(os, "getloadavg"):  # the load at the end too: a busy machine is noisy
+        results["environment"]["load_average_end"] = list(os.getloadavg())
     common.save(results, out)
+    if "rope" in results:  # the verdict of this run, and how much its noise allows
+        tg = results["rope"]["targets"]
+        print(
+            f"targets: every case {tg['every_case_at_least_hf_eager']}, geomean "
+            f"{tg['geomean_speedup_vs_hf_eager']:.2f}x, copy fraction "
+            f"{tg['min_copy_fraction_16k_fp32']}; noisy cases {tg['noisy_cases']} of "
+            f"{tg['cases']}"
+        )
     print(f"saved {out} ({results['wall_s']:.0f} s)")
     return out
 

@@ -13,13 +13,15 @@ import torch
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
+def _is_integer_dtype(dtype: torch.dtype) -> bool:
+    return not (dtype.is_floating_point or dtype.is_complex)
+
+
 def _as_integer(name: str, value) -> int:
     """``value`` as a Python int: ints, numpy integers and 0-d integer tensors pass; bools,
     floats (even ``4.0``) and other types raise a ``TypeError`` naming ``name``."""
     if isinstance(value, torch.Tensor):
-        if value.ndim != 0 or value.dtype == torch.bool or value.is_floating_point() or (
-            value.is_complex()
-        ):
+        if value.ndim != 0 or value.dtype == torch.bool or not _is_integer_dtype(value.dtype):
             raise TypeError(
                 f"{name} must be an int (or a 0-d integer tensor), got a tensor of shape "
                 f"{tuple(value.shape)} and dtype {value.dtype}"

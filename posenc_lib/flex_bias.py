@@ -12,6 +12,8 @@ a ``(batch, heads, q_len, kv_len)`` tensor:
 - Shaw et al. (2018): ``score + scale * q_i . a_clip(j - i)``; ``q a^T`` is precomputed as a
   ``(batch, heads, q_len, 2K + 1)`` tensor, linear in the sequence length.
 
+The three ``score_mod`` builders live in ``posenc_lib.score_mods`` (re-exported here).
+
 Only the compiled FlexAttention (``torch.compile``, Inductor: Triton on CUDA, C++ on the CPU)
 is fused; the eager call evaluates the same ``score_mod`` but materialises the score matrix
 (use it for debugging). The documented fallback, used when FlexAttention is missing or with
@@ -29,9 +31,15 @@ import torch
 import torch.nn.functional as F
 
 from ._validation import check_bool, check_choice, check_int, check_tensor
-from .attention import causal_mask
+from .attention_ops import causal_mask
 from .relative import relative_positions, shaw_relative_indices
-from .t5 import t5_relative_position_bucket
+from .score_mods import (
+    _shaw_q_rel,
+    _t5_offset_table,
+    alibi_score_mod,
+    shaw_score_mod,
+    t5_score_mod,
+)
 
 __all__ = [
     "flex_attention_available",
@@ -40,6 +48,7 @@ __all__ = [
     "shaw_score_mod",
     "materialised_bias",
     "attention_with_bias",
+    "FlexRecompileLimitWarning",
 ]
 
 SCHEMES = ("alibi", "t5", "shaw")
@@ -59,150 +68,48 @@ def flex_attention_available() -> bool:
     return True
 
 
-_COMPILED_KEYS: set = set()
-
-
-def compiled_shapes() -> int:
-    """How many distinct (scheme, causal, shape, dtype, device, offset) calls have gone
-    through ``backend="flex"`` in this process: each one compiled a kernel."""
-    return len(_COMPILED_KEYS)
-
-
-def _note_compiled_shape(scheme, causal, q, k, offset) -> None:
-    """Warn once when the compiled FlexAttention is about to stop compiling new shapes.
-
-    Past ``torch._dynamo.config.recompile_limit`` compiled variants of one function, dynamo
-    runs further calls uneagerly... (placeholder)"""
-    _COMPILED_KEYS.add((scheme, causal, tuple(q.shape), tuple(k.shape), q.dtype, str(q.device), offset))
-
-
 @functools.cache
 def _compiled_flex():
     from torch.nn.attention.flex_attention import flex_attention
 
     # Static shapes: with torch 2.13 the dynamic-shape CPU template fails to compile (C++
     # error) once a second score_mod is seen. Each new (score_mod, shape) compiles anew;
-    # past torch._dynamo.config.recompile_limit (8) dynamo warns and runs the call unfused,
-    # so raise that limit when serving many sequence lengths.
+    # past torch._dynamo.config.recompile_limit (8) dynamo would run the call unfused and
+    # only log it: _run_compiled turns that into a loud warning and the SDPA path.
     return torch.compile(flex_attention, dynamic=False)
 
 
-def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True, offset: int = 0):
-    """``score_mod`` adding ALiBi's bias, as :func:`posenc_lib.alibi.alibi_bias` does.
+class FlexRecompileLimitWarning(RuntimeWarning):
+    """``backend="flex"`` met a new shape after dynamo's recompile limit: that call (and
+    every later new shape) ran through the SDPA fallback instead of a fused kernel."""
 
-    Query row ``r`` sits at position ``i = r + offset``, key column ``j`` at ``j``.
 
-    Args:
-        slopes: ``(heads,)`` slopes ``m_h`` (e.g. :func:`posenc_lib.alibi.alibi_slopes`);
-            one per head of the queries it is used with.
-        causal: ``score - m_h (i - j)``, to be paired with a causal mask (a FlexAttention
-            ``block_mask``, as :func:`attention_with_bias` does, which also skips the fully
-            masked blocks); ``False``: ``score - m_h |i - j|``, no mask.
-        offset: position of the first query (``kv_len - q_len`` when the queries are the
-            last tokens, as in decoding); default 0.
+def _run_compiled(q, k, v, *, score_mod, block_mask, scale, fallback):
+    """The compiled FlexAttention, or ``fallback()`` with a warning at the recompile limit.
 
-    The mask is kept out of the ``score_mod`` on purpose: a ``torch.where(..., -inf)`` here
-    is slower (no block skipping) and, with torch 2.13, breaks Inductor's C++ (CPU) code
-    generation for FlexAttention.
+    Without this, a new shape past ``torch._dynamo.config.recompile_limit`` makes dynamo
+    run FlexAttention *eagerly* (unfused, 3-5 times slower, materialising the scores) and
+    say so only in a log line. Here dynamo raises instead, and the call takes the SDPA
+    path (same maths, materialised bias) with a :class:`FlexRecompileLimitWarning`.
     """
-    check_tensor("slopes", slopes, ndim=1, floating=True)
-    causal = check_bool("causal", causal)
-    offset = check_int("offset", offset)
+    import torch._dynamo
 
-    def score_mod(score, b, h, q_idx, kv_idx):
-        rel = kv_idx - q_idx - offset
-        if not causal:
-            return score - slopes[h] * torch.abs(rel)
-        return score + slopes[h] * rel
-
-    return score_mod
-
-
-def _t5_offset_table(
-    bias_table, q_len, kv_len, *, bidirectional, num_buckets, max_distance, offset=0
-):
-    """``(q_len + kv_len - 1, heads)``: row ``c - r + q_len - 1`` holds the T5 bias of
-    query row ``r`` and key ``c``, whose relative position is ``c - (r + offset)``."""
-    rel = torch.arange(-(q_len - 1), kv_len, device=bias_table.device) - offset
-    buckets = t5_relative_position_bucket(
-        rel, bidirectional=bidirectional, num_buckets=num_buckets, max_distance=max_distance
-    )
-    return bias_table[buckets]
-
-
-def t5_score_mod(
-    bias_table: torch.Tensor,
-    *,
-    q_len: int,
-    kv_len: int,
-    bidirectional: bool = True,
-    num_buckets: int | None = None,
-    max_distance: int = 128,
-    offset: int = 0,
-):
-    """``score_mod`` adding T5's bucketed bias ``B[bucket(j - i), h]``.
-
-    Args:
-        bias_table: ``(num_buckets, heads)`` learned bias (T5's ``relative_attention_bias``
-            weight). Treated as data: gradients do not reach it through this path.
-        q_len, kv_len: sequence lengths the returned function will be used with.
-        bidirectional, num_buckets, max_distance: as in
-            :func:`posenc_lib.t5.t5_relative_position_bucket` (``num_buckets`` defaults to
-            ``bias_table.shape[0]``).
-        offset: position of the first query (query row ``r`` sits at ``r + offset``).
-    """
-    check_tensor("bias_table", bias_table, ndim=2, floating=True)
-    check_int("q_len", q_len, minimum=1)
-    check_int("kv_len", kv_len, minimum=1)
-    offset = check_int("offset", offset)
-    bidirectional = check_bool("bidirectional", bidirectional)
-    num_buckets = bias_table.shape[0] if num_buckets is None else num_buckets
-    table = _t5_offset_table(
-        bias_table.detach(),
-        q_len,
-        kv_len,
-        bidirectional=bidirectional,
-        num_buckets=num_buckets,
-        max_distance=max_distance,
-        offset=offset,
-    )
-    first = q_len - 1  # row of table for kv_idx - q_idx = 0
-
-    def score_mod(score, b, h, q_idx, kv_idx):
-        return score + table[kv_idx - q_idx + first, h]
-
-    return score_mod
-
-
-def _shaw_q_rel(q, rel_table):
-    return torch.einsum("bhsd,rd->bhsr", q, rel_table)
-
-
-def shaw_score_mod(q: torch.Tensor, rel_table: torch.Tensor, *, scale: float, offset: int = 0):
-    """``score_mod`` adding Shaw et al.'s key-side term ``scale * q_i . a_clip(j - i)``.
-
-    Args:
-        q: ``(batch, heads, q_len, head_dim)`` queries (the same passed to attention).
-        rel_table: ``(2K + 1, head_dim)`` embeddings ``a_{-K} .. a_{K}`` (row ``K`` is offset 0).
-        scale: the attention scale (``1 / sqrt(head_dim)`` by default in attention).
-        offset: position of the first query (query row ``r`` sits at ``r + offset``).
-    """
-    check_tensor("q", q, ndim=4, floating=True)
-    offset = check_int("offset", offset)
-    check_tensor("rel_table", rel_table, ndim=2, floating=True)
-    if rel_table.shape[0] % 2 == 0 or rel_table.shape[1] != q.shape[-1]:
-        raise ValueError(
-            "rel_table must have shape (2K + 1, head_dim), got "
-            f"{tuple(rel_table.shape)} for head_dim {q.shape[-1]}"
+    try:
+        with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+            return _compiled_flex()(
+                q, k, v, score_mod=score_mod, block_mask=block_mask, scale=scale
+            )
+    except torch._dynamo.exc.FailOnRecompileLimitHit:
+        limit = torch._dynamo.config.recompile_limit
+        warnings.warn(
+            f"attention_with_bias(backend='flex'): FlexAttention was already compiled for "
+            f"{limit} shapes (torch._dynamo.config.recompile_limit = {limit}); this shape "
+            f"{tuple(q.shape)} x {tuple(k.shape)} runs the SDPA fallback instead of an "
+            "unfused eager FlexAttention. Pad inputs to a few lengths, or raise the limit.",
+            FlexRecompileLimitWarning,
+            stacklevel=4,
         )
-    k_max = rel_table.shape[0] // 2
-    q_rel = _shaw_q_rel(q, rel_table) * scale
-
-    def score_mod(score, b, h, q_idx, kv_idx):
-        idx = torch.clamp(kv_idx - q_idx - offset, -k_max, k_max) + k_max
-        return score + q_rel[b, h, q_idx, idx]
-
-    return score_mod
+        return fallback()
 
 
 def _check_needed(scheme: str, **tables) -> None:
@@ -357,8 +264,10 @@ def attention_with_bias(
             ``"flex_eager"`` (same maths, unfused: for debugging), ``"sdpa"`` (materialised
             bias through ``scaled_dot_product_attention``, the fallback) or ``"auto"``
             (``"flex"`` when FlexAttention imports, otherwise ``"sdpa"``). The first
-            compiled call compiles a kernel (tens of seconds on a CPU); see
-            :func:`compiled_shapes` for the recompile limit.
+            compiled call compiles a kernel (tens of seconds on a CPU), and so does each
+            new shape; past ``torch._dynamo.config.recompile_limit`` (8) new shapes take
+            the ``"sdpa"`` path with a :class:`FlexRecompileLimitWarning` (rather than
+            dynamo's silent, unfused eager FlexAttention).
         offset: position of the first query, int; default ``kv_len - q_len``. With
             ``causal=True`` it must be >= 0 (a query before every key would see nothing).
 
@@ -382,11 +291,15 @@ def attention_with_bias(
         raise ValueError(
             f"offset must be >= 0 with causal=True (query 0 would see no key), got {offset}"
         )
+    if q_len == 0:  # nothing to attend from: an empty answer in every dtype and backend
+        return q.new_zeros(*q.shape[:-1], v.shape[-1])
+    if kv_len == 0:
+        raise ValueError(f"k and v must hold at least one key, got k of shape {tuple(k.shape)}")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     if backend == "auto":
         backend = "flex" if flex_attention_available() else "sdpa"
 
-    if backend == "sdpa":
+    def sdpa():
         bias = materialised_bias(
             scheme,
             q_len=q_len,
@@ -405,15 +318,18 @@ def attention_with_bias(
             keep = causal_mask(q_len, kv_len, offset=offset, device=q.device)  # j <= r + offset
             bias = bias.masked_fill_(~keep, float("-inf"))
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
+
+    if backend == "sdpa":
+        return sdpa()
     return _flex_call(
         q, k, v, scheme, slopes, bias_table, rel_table, causal, scale, bidirectional,
-        max_distance, offset, backend,
+        max_distance, offset, backend, sdpa,
     )  # fmt: skip
 
 
 def _flex_call(
     q, k, v, scheme, slopes, bias_table, rel_table, causal, scale, bidirectional, max_distance,
-    offset, backend,
+    offset, backend, fallback,
 ):  # fmt: skip
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
@@ -439,8 +355,9 @@ def _flex_call(
 
         block_mask = create_block_mask(keep_past, None, None, q_len, kv_len, device=q.device)
     if backend == "flex":
-        _note_compiled_shape(scheme, causal, q, k, offset)
-        return _compiled_flex()(q, k, v, score_mod=score_mod, block_mask=block_mask, scale=scale)
+        return _run_compiled(
+            q, k, v, score_mod=score_mod, block_mask=block_mask, scale=scale, fallback=fallback
+        )
     with warnings.catch_warnings():  # the eager path warns that it is unfused: we know
         warnings.simplefilter("ignore", UserWarning)
         return flex_attention(q, k, v, score_mod=score_mod, block_mask=block_mask, scale=scale)

@@ -26,7 +26,8 @@ class LearnedPositionalEmbedding(nn.Module):
     Args:
         max_len: number of positions with a vector (BERT: 512, GPT-2: 1024), >= 1.
         d_model: feature dimension, >= 1.
-        init_std: standard deviation of the normal initialisation (0.02 in BERT and GPT-2).
+        init_std: standard deviation of the normal initialisation (BERT: 0.02,
+            truncated; the position table of OpenAI's GPT-2 code: 0.01).
 
     Shapes:
         ``x``: ``(batch, seq, d_model)``; output: same shape and dtype as ``x``.
@@ -53,7 +54,9 @@ class LearnedPositionalEmbedding(nn.Module):
         """The ``(max_len, d_model)`` table (the embedding weight, a parameter)."""
         return self.embedding.weight
 
-    def positions_table(self, seq_len: int, *, offset: int = 0, device=None) -> torch.Tensor:
+    def positions_table(
+        self, seq_len: int, *, offset: int = 0, device: torch.device | str | None = None
+    ) -> torch.Tensor:
         """Rows ``offset .. offset + seq_len - 1`` of the table, shape ``(seq_len, d_model)``."""
         check_int("seq_len", seq_len, minimum=0)
         check_int("offset", offset, minimum=0)

@@ -62,8 +62,20 @@ class TransformerBlock(nn.Module):
             nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout)
         )
 
-    def forward(self, x: torch.Tensor, *, kv_cache: LayerKVCache | None = None) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), kv_cache=kv_cache)
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        kv_cache: LayerKVCache | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``x`` ``(batch, seq, d_model)`` -> same shape; the keyword arguments go to
+        :meth:`~posenc_lib.attention.MultiHeadAttention.forward`."""
+        h = self.attn(
+            self.ln1(x), kv_cache=kv_cache, attention_mask=attention_mask, position_ids=position_ids
+        )
+        x = x + h
         return x + self.mlp(self.ln2(x))
 
 
@@ -158,18 +170,39 @@ class TinyTransformer(nn.Module):
         """An empty cache for incremental decoding with ``forward(tokens, kv_cache=...)``."""
         return KVCache(len(self.blocks))
 
-    def forward(self, tokens: torch.Tensor, *, kv_cache: KVCache | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        *,
+        kv_cache: KVCache | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Logits ``(batch, seq, vocab_size)`` for token ids ``(batch, seq)``.
 
         With ``kv_cache`` the tokens continue the cached ones: their positions start at
         ``kv_cache.length``, and the cache is extended in place.
+
+        For a batch of left-padded prompts pass ``attention_mask`` ``(batch, k_len)``
+        (1 = token, 0 = padding, over the cached and new tokens) and ``position_ids``
+        ``(batch, seq)`` (e.g. ``(attention_mask.cumsum(-1) - 1).clamp(min=0)`` for the new
+        columns). The absolute tables and RoPE use the positions; the relative biases
+        (alibi, t5, shaw) need only the mask (left padding does not change distances) and
+        refuse ``position_ids``. Logits on padding positions are meaningless.
+        :meth:`generate` does all this for you.
         """
         check_tensor("tokens", tokens, ndim=2)
         if tokens.dtype not in (torch.int64, torch.int32):
             raise TypeError(f"tokens must be an integer tensor, got {tokens.dtype}")
         # Checked on the CPU only: on a GPU the check would synchronise every step, and an
         # out-of-range id already stops the embedding kernel there (device-side assert).
-        if (
+        # Under torch.compile a Python `if` on tensor values cannot be traced: the same
+        # check becomes an assertion op inside the graph.
+        if torch.compiler.is_compiling():
+            if tokens.numel():
+                in_range = (tokens.min() >= 0) & (tokens.max() < self.vocab_size)
+                torch._assert_async(in_range, "tokens must lie in [0, vocab_size)")
+        elif (
             tokens.device.type == "cpu"
             and tokens.numel()
             and not (0 <= tokens.min() and tokens.max() < self.vocab_size)
@@ -180,12 +213,43 @@ class TinyTransformer(nn.Module):
             )
         offset = kv_cache.length if kv_cache is not None else 0
         x = self.embed(tokens)
-        if self.pos is not None:
+        if self.pos is not None and position_ids is not None:
+            x = self._add_table_at(x, position_ids)
+        elif self.pos is not None:
             x = self.pos(x, offset=offset)
         x = self.drop(x)
+        rope_ids = position_ids if self.position == "rope" else None
+        if position_ids is not None and self.position in ("alibi", "t5", "shaw"):
+            raise ValueError(
+                f"position_ids are not used by position={self.position!r} (it biases by "
+                "column distance, which left padding with attention_mask leaves unchanged)"
+            )
         for i, block in enumerate(self.blocks):
-            x = block(x, kv_cache=kv_cache.layers[i] if kv_cache is not None else None)
+            layer_cache = kv_cache.layers[i] if kv_cache is not None else None
+            x = block(x, kv_cache=layer_cache, attention_mask=attention_mask, position_ids=rope_ids)
         return self.head(self.ln_f(x))
+
+    def _add_table_at(self, x: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        """``x`` plus the absolute table's rows at ``position_ids`` (``(batch, seq)`` or
+        ``(seq,)``), as ``self.pos(x, offset=...)`` does for consecutive positions."""
+        check_tensor("position_ids", position_ids)
+        if position_ids.is_floating_point() or position_ids.dtype == torch.bool:
+            raise TypeError(f"position_ids must be integers, got dtype {position_ids.dtype}")
+        if position_ids.shape[-1] != x.shape[1] or position_ids.ndim not in (1, 2):
+            raise ValueError(
+                f"position_ids must be (batch, seq) or (seq,) with seq = {x.shape[1]}, got "
+                f"shape {tuple(position_ids.shape)}"
+            )
+        if not position_ids.numel():
+            return x
+        if position_ids.min() < 0:
+            raise ValueError(f"position_ids must be >= 0, got {int(position_ids.min())}")
+        table = self.pos.positions_table(int(position_ids.max()) + 1)
+        if getattr(self.pos, "scale_input", False):
+            x = x * self.pos.d_model**0.5
+        x = x + table.to(device=x.device, dtype=x.dtype)[position_ids.to(x.device)]
+        dropout = getattr(self.pos, "dropout", None)
+        return dropout(x) if dropout is not None else x
 
     @torch.no_grad()
     def generate(
@@ -196,6 +260,7 @@ class TinyTransformer(nn.Module):
         greedy: bool = True,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Continue ``tokens`` ``(batch, seq)`` by ``max_new_tokens`` using the KV cache.
 
@@ -203,6 +268,10 @@ class TinyTransformer(nn.Module):
         attending to the cached keys and values. ``greedy=False`` samples from
         ``softmax(logits / temperature)``. Call ``model.eval()`` first if the model has
         dropout. Returns ``(batch, seq + max_new_tokens)`` token ids.
+
+        ``attention_mask`` ``(batch, seq)`` (1 = token, 0 = padding) marks left padding
+        of prompts of different lengths: each row then continues as its prompt would
+        alone (positions count real tokens only; padding gets no attention).
         """
         check_int("max_new_tokens", max_new_tokens, minimum=0)
         check_positive_float("temperature", temperature)
@@ -212,14 +281,30 @@ class TinyTransformer(nn.Module):
         cache = self.new_kv_cache()
         out = [tokens]
         nxt = tokens
+        mask = position_ids = None
+        if attention_mask is not None:
+            check_tensor("attention_mask", attention_mask, ndim=2)
+            if attention_mask.shape != tokens.shape:
+                raise ValueError(
+                    f"attention_mask must have the shape of tokens {tuple(tokens.shape)}, got "
+                    f"{tuple(attention_mask.shape)}"
+                )
+            mask = attention_mask.long()
+            if self.position not in ("alibi", "t5", "shaw"):  # they use distances only
+                position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         for _ in range(max_new_tokens):
-            logits = self(nxt, kv_cache=cache)[:, -1]  # (batch, vocab_size)
+            logits = self(nxt, kv_cache=cache, attention_mask=mask, position_ids=position_ids)
+            logits = logits[:, -1]  # (batch, vocab_size)
             if greedy:
                 nxt = logits.argmax(-1, keepdim=True)
             else:
                 probs = (logits.float() / temperature).softmax(-1)
                 nxt = torch.multinomial(probs, 1, generator=generator)
             out.append(nxt)  # (batch, 1)
+            if mask is not None:  # the new token is real and one past its row's last position
+                if position_ids is not None:
+                    position_ids = position_ids[:, -1:] + 1
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         return torch.cat(out, dim=1)
 
     def set_rope_scaling(self, scaling: dict | None, *, base: float | None = None) -> None:

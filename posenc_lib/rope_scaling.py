@@ -186,7 +186,9 @@ def check_base(base) -> float:
     return base
 
 
-def base_inv_freq(head_dim: int, base: float, *, device=None) -> torch.Tensor:
+def base_inv_freq(
+    head_dim: int, base: float, *, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Unscaled RoPE frequencies ``theta_i = base ** (-2 i / head_dim)`` (Su et al., 2021).
 
     The same geometric progression as the sinusoidal table of Vaswani et al. (2017); it is

@@ -26,6 +26,7 @@ it on the CPU only when the environment variable ``TRITON_INTERPRET=1`` is set.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 
@@ -37,6 +38,7 @@ from .rope import ROPE_LAYOUTS, _transformed, apply_rope, seq_last
 __all__ = ["apply_rope_fused", "apply_rope_fast", "triton_available"]
 
 
+@functools.cache
 def triton_available() -> bool:
     """True if the ``triton`` package can be found, without importing it.
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ._validation import (
-    as_positions,
+    as_positions_checked,
     check_choice,
     check_float_dtype,
     check_int,
@@ -43,7 +43,11 @@ LAYOUTS = ("interleaved", "concat")
 
 
 def sinusoidal_frequencies(
-    d_model: int, *, base: float = 10_000.0, dtype: torch.dtype = torch.float32, device=None
+    d_model: int,
+    *,
+    base: float = 10_000.0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Angular frequencies ``omega_i = base**(-2i / d_model)`` for ``i = 0 .. d_model/2 - 1``.
 
@@ -71,20 +75,20 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def _positions(positions, device, compute_dtype: torch.dtype) -> torch.Tensor:
     """Validate ``positions`` and return them in ``compute_dtype`` without a float32 detour."""
-    checked = as_positions(positions, device=device)  # raises on bad input
+    checked = as_positions_checked(positions, device=device)  # raises on bad input
     if compute_dtype == torch.float32 or not isinstance(positions, torch.Tensor):
         return checked.to(compute_dtype)
     return positions.to(device=checked.device, dtype=compute_dtype)
 
 
 def sinusoidal_encoding(
-    positions,
+    positions: int | torch.Tensor,
     d_model: int,
     *,
     base: float = 10_000.0,
     layout: str = "interleaved",
     dtype: torch.dtype = torch.float32,
-    device=None,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Sinusoidal position table of Vaswani et al. (2017).
 
@@ -96,7 +100,7 @@ def sinusoidal_encoding(
         positions: an int ``n`` (positions ``0 .. n-1``) or a 1-D tensor of finite positions
             (fractional and negative values are allowed: the formula is defined everywhere).
         d_model: even feature dimension, >= 2.
-        base: frequency base, finite and > 0.
+        base: frequency base, finite and > 1.
         layout: ``"interleaved"`` (default) or ``"concat"``.
         dtype: dtype of the result. Angles are computed in float32 (float64 when ``dtype``
             is float64) and cast at the end.
@@ -123,7 +127,9 @@ def sinusoidal_encoding(
     return table.to(dtype)
 
 
-def interleaved_to_concat_permutation(d_model: int, *, device=None) -> torch.Tensor:
+def interleaved_to_concat_permutation(
+    d_model: int, *, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Feature permutation ``perm`` with ``concat_table = interleaved_table[:, perm]``.
 
     ``perm = [0, 2, 4, ..., d-2, 1, 3, ..., d-1]``: the even (sine) columns first, then the
@@ -137,7 +143,9 @@ def interleaved_to_concat_permutation(d_model: int, *, device=None) -> torch.Ten
     return torch.cat((idx[0::2], idx[1::2]))
 
 
-def concat_to_interleaved_permutation(d_model: int, *, device=None) -> torch.Tensor:
+def concat_to_interleaved_permutation(
+    d_model: int, *, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Feature permutation ``perm`` with ``interleaved_table = concat_table[:, perm]``.
 
     ``perm = [0, d/2, 1, d/2 + 1, ...]``: sine ``i`` then cosine ``i`` for each pair.
@@ -151,13 +159,13 @@ def concat_to_interleaved_permutation(d_model: int, *, device=None) -> torch.Ten
 
 
 def sinusoidal_shift_matrix(
-    k,
+    k: float,
     d_model: int,
     *,
     base: float = 10_000.0,
     layout: str = "interleaved",
     dtype: torch.dtype = torch.float32,
-    device=None,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """The linear map ``M_k`` with ``P[p + k] = M_k @ P[p]`` for every position ``p``.
 
@@ -177,7 +185,7 @@ def sinusoidal_shift_matrix(
     Args:
         k: the shift (int or float, finite; negative shifts allowed).
         d_model: even feature dimension, >= 2.
-        base: frequency base, finite and > 0.
+        base: frequency base, finite and > 1.
         layout: ``"interleaved"`` or ``"concat"``, as in :func:`sinusoidal_encoding`.
         dtype: dtype of the result (computed in float64, then cast).
         device: device of the result.

@@ -12,11 +12,12 @@ exactly.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
 
-from ._validation import check_init_std, check_int
+from ._validation import check_bool, check_init_std, check_int
 from .relative import relative_positions
 
 __all__ = ["t5_relative_position_bucket", "T5RelativePositionBias"]
@@ -63,11 +64,12 @@ def t5_relative_position_bucket(
     Returns:
         long tensor with the shape of ``relative_position``, values in ``[0, num_buckets)``.
     """
+    bidirectional = check_bool("bidirectional", bidirectional)
     max_exact = _check_bucket_args(num_buckets, max_distance, bidirectional)
     if isinstance(relative_position, bool):
         raise TypeError("relative_position must be an int or an integer tensor, got bool")
-    if isinstance(relative_position, int):
-        relative_position = torch.tensor(relative_position)
+    if isinstance(relative_position, numbers.Integral):
+        relative_position = torch.tensor(int(relative_position))
     if not isinstance(relative_position, torch.Tensor):
         raise TypeError(
             "relative_position must be an int or an integer tensor, got "
@@ -104,8 +106,19 @@ class T5RelativePositionBias(nn.Module):
     """Learned per-head scalar bias ``b[bucket(j - i), h]``: an ``nn.Embedding(num_buckets,
     num_heads)``.
 
-    In T5 the bias is computed once (first layer) and shared by all layers; it is added to
-    the logits ``q k^T`` (T5 does not scale logits by ``1/sqrt(d)``).
+    What T5 does, and how to get it here:
+
+    - T5 keeps one table per stack (encoder, decoder): only the first layer owns
+      ``relative_attention_bias``, computes the bias and hands it to every later layer of
+      the stack (Hugging Face ``T5Stack``: ``has_relative_attention_bias=bool(i == 0)``).
+      By default each :class:`~posenc_lib.attention.MultiHeadAttention` builds its own
+      table; pass one instance as ``t5_bias=`` to every layer (or to
+      :class:`~posenc_lib.model.TinyTransformer`, which forwards it) to share it as T5 does.
+    - T5 adds the bias to the *unscaled* logits ``q k^T``: there is no ``1/sqrt(d)``
+      anywhere, the scale is folded into the initialisation of ``W_Q`` (Hugging Face
+      ``T5Attention``: "Mesh TensorFlow initialization to avoid scaling before softmax").
+      The library's layer scales ``q k^T`` by ``1/sqrt(d_k)`` and adds the bias unscaled,
+      unless ``t5_scale_logits=False``, which gives T5's ``q k^T + B``.
 
     Args:
         num_heads: number of heads, >= 1.
@@ -129,6 +142,7 @@ class T5RelativePositionBias(nn.Module):
     ) -> None:
         super().__init__()
         check_int("num_heads", num_heads, minimum=1)
+        bidirectional = check_bool("bidirectional", bidirectional)
         _check_bucket_args(num_buckets, max_distance, bidirectional)
         check_init_std(init_std)
         self.num_heads, self.num_buckets = num_heads, num_buckets

@@ -6,7 +6,7 @@ a local clone) it does nothing. The repository URL is read from ``_config.yml``
 (``repository.url``), the one place it is written. The cell is tagged ``hide-cell``
 (collapsed on the website) and ``install`` (so this script finds it again).
 
-Usage: python scripts/install_cell.py [--check]
+Usage: python scripts/install_cell.py [--check] [NOTEBOOK ...]   (default: every chapter)
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ def install_source(url: str) -> str:
         "import sys\n"
         "\n"
         'if importlib.util.find_spec("posenc_lib") is None:\n'
-        f'    package = "posenc-lib[book] @ git+{url}"\n'
+        f'    url = "{url}"\n'
+        '    package = f"posenc-lib[book] @ git+{url}"\n'
         '    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", package])'
     )
 
@@ -47,6 +48,7 @@ def with_install_cell(nb: dict, source: str) -> dict:
     lines = source.splitlines(keepends=True)
     cell = {
         "cell_type": "code",
+        "id": "install",
         "execution_count": None,
         "metadata": {"tags": list(TAGS)},
         "outputs": [],
@@ -60,7 +62,8 @@ def with_install_cell(nb: dict, source: str) -> dict:
 def main(argv: list[str]) -> int:
     source = install_source(repository_url())
     stale = []
-    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+    named = [Path(a) for a in argv[1:] if not a.startswith("--")]
+    for path in named or sorted((ROOT / "notebooks").glob("*.ipynb")):
         nb = json.loads(path.read_text(encoding="utf-8"))
         new = with_install_cell(nb, source)
         if new != nb:

@@ -1,14 +1,15 @@
-"""Run the length-generalisation lab and the RoPE context-extension experiment, and store
-the results as JSON in data/lab/ (with configuration, seeds, device, versions and date).
+"""Run the labs of chapters 7 and 8 and store their results as package data, in
+posenc_lib/book/results/lab/<kind>_<config>.json, with configuration, seeds, device,
+machine, versions, git commit (+ dirty flag) and date. The chapters load them with
+posenc_lib.book.training.load_stored (importlib.resources), so they run from anywhere.
 
 Usage:
-    python scripts/run_lab.py                  # full configuration (the stored results)
-    python scripts/run_lab.py --small          # the CI configuration, e.g. to compare
-    python scripts/run_lab.py --only lm copy   # a subset: lm, copy, extension
-    python scripts/run_lab.py --device cuda    # default: CUDA if present, else the CPU
+    python scripts/run_lab.py --config full --device cuda     # the stored results
+    python scripts/run_lab.py --config small                  # the CI configuration
+    python scripts/run_lab.py --only lm retrieval             # a subset of the kinds
 
-Files: data/lab/{lm,copy,extension}_<config>.json. The chapters
-notebooks/07_length_generalisation and 08_context_extension plot them.
+Kinds: lm, copy, retrieval (chapter 7), extension (chapter 8). Progress is printed
+after every trained model.
 """
 
 from __future__ import annotations
@@ -20,39 +21,49 @@ from pathlib import Path
 
 import torch
 
-from posenc_lib.book import experiments as ex
+from posenc_lib.book import training
+from posenc_lib.book.lab_copy import run_copy_lab
+from posenc_lib.book.lab_extension import run_context_extension
+from posenc_lib.book.lab_lm import run_lm_lab
+from posenc_lib.book.lab_retrieval import run_retrieval_lab
 from posenc_lib.utils import pick_device
 
 ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "posenc_lib" / "book" / "results" / "lab"
 RUNS = {
-    "lm": ("lm", ex.run_lm_lab),
-    "copy": ("copy", ex.run_copy_lab),
-    "extension": ("extension", ex.run_context_extension),
+    "lm": run_lm_lab,
+    "copy": run_copy_lab,
+    "retrieval": run_retrieval_lab,
+    "extension": run_context_extension,
 }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="the CI configuration")
-    parser.add_argument("--only", nargs="+", choices=sorted(RUNS), default=sorted(RUNS))
+    parser.add_argument("--config", choices=("small", "full"), default="full")
+    parser.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS))
     parser.add_argument("--device", default=None, help="torch device (default: cuda if any)")
-    parser.add_argument("--out", type=Path, default=ROOT / "data" / "lab")
+    parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = ex.SMALL if args.small else ex.FULL
+    cfg = training.FULL if args.config == "full" else training.SMALL
     device = pick_device(args.device)
-    for key in args.only:
-        stem, fn = RUNS[key]
+    start = time.perf_counter()
+
+    def log(msg):
+        print(f"[{time.perf_counter() - start:7.1f} s] {msg}", flush=True)
+
+    for kind in args.only:
         t0 = time.perf_counter()
-        records = fn(cfg, device=device, log=lambda msg: print(msg, flush=True))
-        doc = ex.results_document(
-            stem, cfg, records, device=device, wall_seconds=round(time.perf_counter() - t0, 1)
+        records = RUNS[kind](cfg, device=device, log=log)
+        doc = training.results_document(
+            kind, cfg, records, device=device, wall_seconds=round(time.perf_counter() - t0, 1)
         )
-        path = ex.save_results(doc, args.out / f"{stem}_{cfg.name}.json")
-        print(f"wrote {path} ({len(records)} records, {doc['wall_seconds']} s)", flush=True)
+        path = training.save_results(doc, args.out / f"{kind}_{cfg.name}.json")
+        log(f"wrote {path} ({len(records)} records, {doc['wall_seconds']} s)")
     return 0
 
 

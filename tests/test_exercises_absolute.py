@@ -326,3 +326,173 @@ def test_offsets_names_the_mistake(fn, expected):
     result = absolute.check_offset_similarity(fn)
     assert not result
     assert expected in result.message, result.message
+
+
+# ------------------------------------------------------- chapter 3: parameter counts
+
+
+def test_learned_params_right_answer():
+    assert absolute.check_learned_params(1024 * 1024, 0, 32_768 * 4096)
+
+
+@pytest.mark.parametrize(
+    ("answer", "hint"),
+    [
+        ((2048, 0, 32_768 * 4096), "added rows and width"),
+        ((1024, 0, 32_768 * 4096), "number of rows"),
+        ((1024 * 1024, 1024 * 1024, 32_768 * 4096), "computed by a formula"),
+        ((1024 * 1024, 0, 32_768), "multiply by the width"),
+        ((1024 * 1024, 0, 32_768 * 1024), "width here is 4096"),
+        ((1024 * 1024, 0, "134M"), "must be a number"),
+    ],
+)
+def test_learned_params_names_the_mistake(answer, hint):
+    result = absolute.check_learned_params(*answer)
+    assert not result and hint in result.message
+
+
+# ------------------------------------------------------------- chapter 3: AdamW decay
+
+
+def test_adamw_decay_right_answer():
+    assert absolute.check_adamw_decay(lambda lr, wd, steps: (1 - lr * wd) ** steps)
+    assert absolute.check_adamw_decay(
+        lambda lr, wd, steps: torch.tensor(1 - lr * wd, dtype=torch.float64) ** steps
+    )
+
+
+@pytest.mark.parametrize(
+    ("fn", "hint"),
+    [
+        (lambda lr, wd, steps: 1.0, "gradient or not"),
+        (lambda lr, wd, steps: 1 - lr * wd * steps, "compound"),
+        (lambda lr, wd, steps: (1 - wd) ** steps, "forgot the learning rate"),
+        (lambda lr, wd, steps: math.exp(-lr * wd * steps), "approximation"),
+        (lambda lr, wd, steps: (1 - lr * wd) ** (steps - 1), "off by one"),
+        (lambda lr, wd, steps: 0.3, "expected"),
+    ],
+)
+def test_adamw_decay_names_the_mistake(fn, hint):
+    result = absolute.check_adamw_decay(fn)
+    assert not result and hint in result.message
+
+
+# ------------------------------------------------------- chapter 2: the PyTorch module
+
+
+def make_module(
+    *,
+    persistent=False,
+    parameter=False,
+    check_length=True,
+    scale=False,
+    dropout_in_eval=False,
+    no_dropout=False,
+    layout="interleaved",
+    buffer=True,
+):
+    class Module(torch.nn.Module):
+        def __init__(self, d_model, max_len=512, dropout=0.1):
+            super().__init__()
+            table = absolute.reference_table(max_len, d_model, layout=layout).float()
+            if parameter:
+                self.pe = torch.nn.Parameter(table)
+            elif buffer:
+                self.register_buffer("pe", table, persistent=persistent)
+            else:
+                self.pe = table  # a plain attribute: .to() does not move it
+            self.max_len, self.d_model = max_len, d_model
+            self.dropout = torch.nn.Dropout(0.0 if no_dropout else dropout)
+
+        def forward(self, x):
+            n = x.shape[1]
+            if check_length and n > self.max_len:
+                raise ValueError(f"sequence length {n} exceeds max_len={self.max_len}")
+            x = x * self.d_model**0.5 if scale else x
+            out = x + self.pe[:n]
+            if dropout_in_eval:
+                return torch.nn.functional.dropout(out, self.dropout.p, training=True)
+            return self.dropout(out)
+
+    return Module
+
+
+def test_module_right_answer():
+    result = absolute.check_sinusoidal_module(make_module())
+    assert result, result.message
+
+
+def test_module_library_passes():
+    import posenc_lib as pe
+
+    def library(d_model, max_len, dropout):
+        return pe.SinusoidalPositionalEncoding(d_model, max_len=max_len, dropout=dropout)
+
+    result = absolute.check_sinusoidal_module(library)
+    # The library computes longer inputs on the fly instead of raising, by design.
+    assert not result and "max_len" in result.message
+
+
+@pytest.mark.parametrize(
+    ("options", "hint"),
+    [
+        ({"parameter": True}, "register_buffer"),
+        ({"persistent": True}, "persistent=False"),
+        ({"check_length": False}, "max_len"),
+        ({"scale": True}, "sqrt(d_model)"),
+        ({"no_dropout": True}, "dropout=0.5 changes nothing"),
+        ({"dropout_in_eval": True}, "eval mode"),
+        ({"layout": "concat"}, "concatenated"),
+        ({"buffer": False}, "plain tensor attribute"),
+    ],
+)
+def test_module_names_the_mistake(options, hint):
+    result = absolute.check_sinusoidal_module(make_module(**options))
+    assert not result and hint in result.message, result.message
+
+
+# ------------------------------------------------------ chapter 2: by-hand exercises
+
+RIGHT_OMEGAS = [1.0, 0.0464, 0.00215]
+
+
+def test_table_entries_right_answer():
+    assert absolute.check_table_entries(RIGHT_OMEGAS, 0.448, 0.894)
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        ((RIGHT_OMEGAS, 0.894, 0.448), "swapped"),
+        ((RIGHT_OMEGAS, 0.0081, 1.0), "degrees"),
+        ((RIGHT_OMEGAS, 0.448, math.cos(0.1)), "column index"),
+        ((RIGHT_OMEGAS, math.sin(0.0215), math.cos(0.0215)), "pair i = 1"),
+        (([1.0, 10_000 ** (-1 / 6), 10_000 ** (-2 / 6)], 0.448, 0.894), "i/d"),
+        (([1.0, 21.54, 464.2], 0.448, 0.894), "+2i/d"),
+        (([1.0, 0.0464], 0.448, 0.894), "3 frequencies"),
+        ((RIGHT_OMEGAS, 0.3, 0.9), "expected about"),
+    ],
+)
+def test_table_entries_names_the_mistake(args, hint):
+    result = absolute.check_table_entries(*args)
+    assert not result and hint in result.message, result.message
+
+
+def test_alias_position():
+    assert absolute.check_alias_position(44)
+    for wrong, hint in [
+        (6, "full turns"),
+        (19, "full turns"),
+        (50, "between 1 and 49"),
+        (44.5, "integer"),
+        ("x", "integer"),
+    ]:
+        result = absolute.check_alias_position(wrong)
+        assert not result and hint in result.message, (wrong, result.message)
+
+
+def test_printed_result_fits_the_code_column():
+    result = absolute.check_adamw_decay(lambda lr, wd, steps: 1.0)
+    assert len(repr(result)) > 88
+    assert all(len(line) <= 88 for line in str(result).splitlines())
+    assert " ".join(str(result).split()) == " ".join(repr(result).split())

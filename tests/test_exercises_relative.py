@@ -6,6 +6,7 @@ import math
 import pytest
 import torch
 
+import posenc_lib as pe
 from posenc_lib.book.exercises import relative
 
 # ------------------------------------------------------------------------------ ALiBi slopes
@@ -344,3 +345,115 @@ def test_shaw_mistakes_are_named(fn, needle):
     result = relative.check_shaw_indices(fn)
     assert not result
     assert needle in result.message, result.message
+
+
+# ----------------------------------------------------------------------------- rel_shift
+
+
+def rel_shift_xl(x):
+    """Transformer-XL's _rel_shift, moved to the last two dims."""
+    *lead, q_len, k_len = x.shape
+    padded = torch.cat((x.new_zeros(*lead, q_len, 1), x), dim=-1)
+    return padded.view(*lead, k_len + 1, q_len)[..., 1:, :].reshape(x.shape)
+
+
+def rel_shift_gather(x):
+    """A right answer by indexing: out[i, j] = x[i, j + q_len - 1 - i] (causal part)."""
+    *lead, q_len, k_len = x.shape
+    col = torch.arange(k_len)[None, :] + q_len - 1 - torch.arange(q_len)[:, None]
+    return x.gather(-1, col.clamp(0, k_len - 1).expand(*lead, q_len, k_len))
+
+
+def test_rel_shift_right_answers_pass():
+    assert relative.check_rel_shift(rel_shift_xl)
+    assert relative.check_rel_shift(rel_shift_gather)
+
+
+def test_rel_shift_matches_library_transformer_xl():
+    """The shifted (q + v) . W_R R, R ordered far to near, = the library's (b) + (d)."""
+    torch.manual_seed(0)
+    q_len, k_len, heads, hd, dm = 3, 7, 2, 4, 8
+    xl = pe.TransformerXLRelativeBias(dm, heads, hd)
+    q, k = torch.randn(1, heads, q_len, hd), torch.randn(1, heads, k_len, hd)
+    with torch.no_grad():
+        _, (_, t_b, _, t_d) = pe.transformer_xl_logits(
+            q,
+            k,
+            xl.encodings(q_len, k_len, offset=k_len - q_len),
+            xl.u,
+            xl.v,
+            xl.w_r,
+            return_terms=True,
+        )
+        far_to_near = torch.arange(k_len - 1, -1, -1).float()
+        r = pe.sinusoidal_encoding(far_to_near, dm, layout="concat")  # (k_len, dm)
+        w_r_r = torch.einsum("hdm,cm->hcd", xl.w_r, r)
+        raw = torch.einsum("bhqd,hcd->bhqc", q + xl.v[None, :, None], w_r_r)
+    causal = torch.ones(q_len, k_len, dtype=torch.bool).tril(k_len - q_len)
+    torch.testing.assert_close(
+        relative.reference_rel_shift(raw)[..., causal], (t_b + t_d)[..., causal]
+    )
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        ("pad_right", "on the left"),
+        ("drop_last", "drop the first row"),
+        ("ascending", "column c as distance c"),
+    ],
+)
+def test_rel_shift_mistakes_are_named(variant, expected):
+    result = relative.check_rel_shift(lambda x: relative.reference_rel_shift(x, variant=variant))
+    assert not result and expected in result.message
+
+
+def test_rel_shift_other_failures():
+    assert "nothing was shifted" in relative.check_rel_shift(lambda x: x).message
+    assert "shape" in relative.check_rel_shift(lambda x: x[..., 1:]).message
+    noisy = relative.check_rel_shift(lambda x: rel_shift_xl(x) + 1.0)
+    assert not noisy and "should hold distance" in noisy.message
+    boom = relative.check_rel_shift(lambda x: 1 / 0)
+    assert not boom and "ZeroDivisionError" in boom.message
+
+
+# --------------------------------------------------------------- numeric answers
+
+
+def test_causal_bucket_answers():
+    assert relative.check_causal_bucket_answers(17, 32, 16)
+    assert pe.t5_relative_position_bucket(-20, bidirectional=False).item() == 17
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ((10, 32, 16), "bidirectional answer"),
+        ((20, 32, 16), "only distances 0 .. 15"),
+        ((18, 32, 16), "not 18"),
+        ((17, 31, 16), "31 is the bidirectional count"),
+        ((17, 32, 8), "8 is the bidirectional value"),
+    ],
+)
+def test_causal_bucket_mistakes_are_named(answers, expected):
+    result = relative.check_causal_bucket_answers(*answers)
+    assert not result and expected in result.message
+
+
+def test_alibi_range_answers():
+    assert relative.check_alibi_range_answers(14, 256 * math.log(100))
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ((13, 256 * math.log(100)), "h > 2 log2(100) = 13.3"),
+        ((12, 256 * math.log(100)), "head 14 (1-based)"),
+        ((14, 256.0), "not 1"),
+        ((14, 512.0), "natural logarithm"),
+        ((14, 100.0), "256 ln 100"),
+    ],
+)
+def test_alibi_range_mistakes_are_named(answers, expected):
+    result = relative.check_alibi_range_answers(*answers)
+    assert not result and expected in result.message

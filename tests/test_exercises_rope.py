@@ -286,3 +286,206 @@ def test_conversion_mistakes_are_named(fn, expected):
     result = ex.check_layout_conversion(fn)
     assert not result
     assert expected in result.message, result.message
+
+
+# ------------------------------------ three look-alike mistakes, three diagnoses
+
+
+def rope_hf_tables_interleaved(x, positions, base=10_000.0):
+    """Interleaved pairs with Hugging Face's cat(angles, angles) tables."""
+    d = x.shape[-1]
+    theta = base ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
+    table = torch.cat((positions[:, None] * theta,) * 2, dim=-1)
+    rot = torch.stack((-x[..., 1::2], x[..., 0::2]), dim=-1).flatten(-2)
+    return x * table.cos() + rot * table.sin()
+
+
+def rope_in_place(x, positions, base=10_000.0):
+    """Writes the rotated first features into x, then reads them back as 'a'."""
+    d = x.shape[-1]
+    theta = base ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
+    c, s = (positions[:, None] * theta).cos(), (positions[:, None] * theta).sin()
+    a, b = x[..., 0::2], x[..., 1::2]  # views of x
+    x[..., 0::2] = a * c - b * s
+    x[..., 1::2] = b * c + a * s  # a is already rotated here
+    return x
+
+
+def rope_fp16(x, positions, base=10_000.0):
+    """The right formula, computed in float16."""
+    out = rope_vectorised(x.half(), positions.half(), base=base, layout="interleaved")
+    return out.float()
+
+
+@pytest.mark.parametrize(
+    ("fn", "expected"),
+    [
+        (rope_hf_tables_interleaved, "Hugging Face style"),
+        (rope_in_place, "in-place aliasing"),
+        (rope_fp16, "low precision"),
+    ],
+)
+def test_look_alike_mistakes_get_their_own_diagnosis(fn, expected):
+    result = ex.check_apply_rope(fn, layout="interleaved")
+    assert not result
+    assert expected in result.message
+    others = {"Hugging Face style", "in-place aliasing", "low precision"} - {expected}
+    assert not any(o in result.message for o in others)
+
+
+def test_in_place_on_a_copy_passes():
+    result = ex.check_apply_rope(lambda x, p, base=10_000.0: rope_in_place(x.clone(), p, base))
+    assert not result  # still aliased, on the copy
+    fixed = ex.check_apply_rope(
+        lambda x, p, base=10_000.0: rope_vectorised(x, p, base=base, layout="interleaved"),
+        layout="interleaved",
+    )
+    assert fixed
+
+
+# ------------------------------------------------------------ incremental decoding
+
+
+def decode_with_cache(
+    q,
+    k,
+    v,
+    base=10_000.0,
+    *,
+    rotate_q=True,
+    rotate_k=True,
+    fixed_position=None,
+    causal=True,
+    scale=True,
+):
+    """Token-by-token decoding with a cache of rotated keys; options inject mistakes."""
+    d = q.shape[-1]
+    inv, _ = pe.rope_inv_freq(d, base=base)
+    keys, values, outs = [], [], []
+    seq = q.shape[-2]
+    for t in range(seq):
+        pos = t if fixed_position is None else fixed_position
+        cos, sin = pe.rope_cos_sin(torch.tensor([float(pos)]), inv)
+        qt, kt = q[..., t : t + 1, :], k[..., t : t + 1, :]
+        if rotate_q:
+            qt = pe.apply_rope(qt, cos, sin)
+        if rotate_k:
+            kt = pe.apply_rope(kt, cos, sin)
+        keys.append(kt)
+        values.append(v[..., t : t + 1, :])
+        kc, vc = torch.cat(keys, -2), torch.cat(values, -2)
+        if not causal:  # a buggy cache that already holds every token
+            kc = pe.apply_rope(k, *pe.rope_cos_sin(seq, inv)) if rotate_k else k
+            vc = v
+        logits = qt @ kc.transpose(-1, -2)
+        if scale:
+            logits = logits / d**0.5
+        outs.append(logits.softmax(-1) @ vc)
+    return torch.cat(outs, -2)
+
+
+def test_decode_right_answer_passes():
+    assert ex.check_rope_decode(decode_with_cache)
+
+
+def test_decode_matches_library_layer():
+    torch.manual_seed(0)
+    layer = pe.MultiHeadAttention(16, 2, position="rope", causal=True).eval()
+    x = torch.randn(1, 7, 16)
+    with torch.no_grad():
+        q, k, v = layer.qkv(x).view(1, 7, 3, 2, 8).permute(2, 0, 3, 1, 4)
+        y = ex.reference_rope_decode(q, k, v).float()
+        want = layer(x)
+    torch.testing.assert_close(
+        layer.out(y.transpose(1, 2).reshape(1, 7, 16)), want, atol=1e-5, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"fixed_position": 0}, "no position at all"),
+        ({"rotate_q": False}, "query is not rotated"),
+        ({"rotate_k": False}, "keys are not rotated"),
+        ({"causal": False}, "sees keys after it"),
+        ({"scale": False}, "sqrt(head_dim)"),
+    ],
+)
+def test_decode_mistakes_are_named(options, expected):
+    result = ex.check_rope_decode(
+        lambda q, k, v, base=10_000.0: decode_with_cache(q, k, v, base, **options)
+    )
+    assert not result
+    assert expected in result.message
+
+
+def test_decode_errors_are_reported():
+    def boom(q, k, v):
+        raise RuntimeError("no cache yet")
+
+    result = ex.check_rope_decode(boom)
+    assert not result and "no cache yet" in result.message
+
+
+# ------------------------------------------------------------- axial 2-D RoPE scores
+
+
+def _axial(q, k, dy, dx):
+    c0, s0 = pe.rope_cos_sin_2d(torch.tensor([[0.0, 0.0]]), q.shape[-1])
+    c1, s1 = pe.rope_cos_sin_2d(torch.tensor([[float(dy), float(dx)]]), q.shape[-1])
+    return float(pe.apply_rope(q, c0, s0) @ pe.apply_rope(k, c1, s1).T)
+
+
+def _qk():
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(2, 1, 16, generator=gen).unbind()
+
+
+def test_diagonal_right_answers_pass_and_diagonals_differ():
+    q, k = _qk()
+    s = {(a, b): _axial(q, k, a, b) for a in (-1, 1) for b in (-1, 1)}
+    c = s[1, 1] + s[-1, -1] - s[1, -1] - s[-1, 1]
+    assert abs(s[1, 1] - s[1, -1]) > 0.5 and abs(c) < 1e-4
+    assert ex.check_diagonal_answers(q, k, s_diag=s[1, 1], s_anti=s[1, -1], contrast=c)
+
+
+@pytest.mark.parametrize("mistake", ["swapped", "sign", "ones", "contrast", "other"])
+def test_diagonal_mistakes_are_named(mistake):
+    q, k = _qk()
+    s = {(a, b): _axial(q, k, a, b) for a in (-1, 1) for b in (-1, 1)}
+    ones = torch.ones(1, 16)
+    answers = {
+        "swapped": (s[1, -1], s[1, 1], 0.0, "swapped"),
+        "sign": (s[-1, -1], s[-1, 1], 0.0, "key's position minus"),
+        "ones": (_axial(ones, ones, 1, 1), _axial(ones, ones, 1, -1), 0.0, "q = k = ones"),
+        "contrast": (s[1, 1], s[1, -1], 2.0, "must vanish"),
+        "other": (s[1, 1] + 1.0, s[1, -1], 0.0, "you report"),
+    }[mistake]
+    result = ex.check_diagonal_answers(
+        q, k, s_diag=answers[0], s_anti=answers[1], contrast=answers[2]
+    )
+    assert not result and answers[3] in result.message
+
+
+# ------------------------------------------------------------- bfloat16 answers
+
+
+def test_bf16_answers():
+    assert ex.check_bf16_answers(256, 512, 99_840)
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ((128, 512, 99_840), "leading bit is implicit"),
+        ((255, 512, 99_840), "257 is the first integer lost"),
+        ((257, 512, 99_840), "needs 9 significant bits"),
+        ((256, 256, 99_840), "not 2^(15-7)"),
+        ((256, 1024, 99_840), "7 bits after the"),
+        ((256, 512, 100_000), "cannot hold it"),
+        ((256, 512, 100_352), "nearest multiple of 512"),
+    ],
+)
+def test_bf16_mistakes_are_named(answers, expected):
+    result = ex.check_bf16_answers(*answers)
+    assert not result and expected in result.message

@@ -1,4 +1,5 @@
-"""Fast tests of posenc_lib.book.experiments: configs, schedule, training, evaluation, storage.
+"""Fast tests of the shared lab code (posenc_lib.book.training, through the
+posenc_lib.book.experiments facade): configs, schedule, training, evaluation, storage.
 
 The models here are tiny (d_model 16, one layer) and train for a few steps: the tests check
 the plumbing (seeding, masking, records, errors), not the findings of the chapters.
@@ -32,7 +33,14 @@ TINY = ex.LabConfig(
     copy_delay=2,
     ext_factor=2,
     finetune_steps=1,
-    finetune_batch_size=2,
+    retrieval_steps=2,
+    retrieval_fillers=4,
+    retrieval_keys=4,
+    retrieval_block=1,
+    retrieval_eval_batch=4,
+    retrieval_distances=(0.5,),
+    entropy_windows=1,
+    dynamic_windows=1,
 )
 
 
@@ -138,47 +146,15 @@ def test_lm_metrics_of_a_uniform_model_is_log_vocab():
     assert all(v == pytest.approx(math.log(7)) for v in m["nll_by_position"])
 
 
-def test_scaling_dicts():
-    assert ex.scaling_dict("none", factor=4, original_len=64) is None
-    d = ex.scaling_dict("yarn", factor=4, original_len=64)
-    assert d == {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64}
-    assert ex.scaling_dict("llama3", factor=4, original_len=64)["high_freq_factor"] == 4.0
-    with pytest.raises(ValueError, match="method must be one of"):
-        ex.scaling_dict("longrope", factor=4, original_len=64)
-
-
-def test_lm_lab_records_and_learned_table_limit():
-    records = ex.run_lm_lab(TINY, schemes=("learned", "alibi"), device="cpu")
-    assert len(records) == 2 * len(TINY.eval_factors)
-    by = {(r["scheme"], r["eval_len"]): r for r in records}
-    assert by[("learned", 8)]["ppl"] is not None
-    assert by[("learned", 16)]["ppl"] is None and "error" in by[("learned", 16)]
-    for n in (8, 16):
-        r = by[("alibi", n)]
-        assert math.isfinite(r["ppl"]) and r["ppl"] == pytest.approx(math.exp(r["nll"]))
-        assert len(r["nll_by_position"]) == n // r["bin_width"]
-
-
-def test_copy_lab_and_extension_records():
-    copy = ex.run_copy_lab(TINY, schemes=("none",), device="cpu")
-    assert [r["eval_len"] for r in copy] == [8, 16]
-    assert copy[0]["accuracy_beyond_train_len"] is None
-    assert 0.0 <= copy[1]["accuracy_beyond_train_len"] <= 1.0
-    ext = ex.run_context_extension(TINY, methods=("none", "linear"), device="cpu")
-    # methods x stages (none, finetuned) x lengths (L, 2L)
-    assert len(ext) == 2 * 2 * 2
-    assert {r["stage"] for r in ext} == {"none", "finetuned"}
-    assert all(math.isfinite(r["ppl"]) for r in ext)
-
-
 def test_results_document_round_trip(tmp_path):
     records = [
         {"task": "lm", "scheme": s, "seed": k, "eval_len": 8, "ppl": p}
         for s, k, p in [("rope", 0, 2.0), ("rope", 1, 4.0), ("learned", 0, None)]
     ]
     doc = ex.results_document("lm", TINY, records, device="cpu", wall_seconds=1.0)
-    for key in ("config", "seeds", "device", "versions", "date", "corpus"):
+    for key in ("config", "seeds", "device", "versions", "date", "corpus", "git", "machine"):
         assert key in doc
+    assert set(doc["git"]) == {"commit", "dirty"}
     assert doc["versions"]["torch"] == torch.__version__
     path = ex.save_results(doc, tmp_path / "sub" / "lm_tiny.json")
     back = ex.load_results(path)
@@ -191,16 +167,6 @@ def test_results_document_round_trip(tmp_path):
     summary = ex.summarise(records, "ppl")
     assert summary[("rope", 8)] == {"mean": 3.0, "min": 2.0, "max": 4.0, "n": 2}
     assert summary[("learned", 8)] is None
-
-
-def test_every_evaluation_length_scores_the_same_characters():
-    val = torch.arange(1000)
-    sets = ex._eval_sets(TINY, val, (8, 16))  # TINY: 2 windows of the longest length
-    for n, (x, y) in sets.items():
-        assert x.shape == (32 // n, n)
-        torch.testing.assert_close(y.flatten(), torch.arange(1, 33))
-    with pytest.raises(ValueError, match="lower lm_eval_windows"):
-        ex._eval_sets(TINY, val[:20], (8, 16))
 
 
 def test_sinusoidal_model_scales_its_embeddings_by_default():
@@ -216,3 +182,31 @@ def test_sinusoidal_model_scales_its_embeddings_by_default():
     assert off.pos.scale_input is False
     x = torch.randint(0, 10, (1, 8))
     assert not torch.allclose(model(x), off(x)), "the flag must change the forward pass"
+
+
+def test_copy_lab_records():
+    copy = ex.run_copy_lab(TINY, schemes=("none", "learned"), device="cpu")
+    by = {(r["scheme"], r["eval_len"]): r for r in copy}
+    assert by[("none", 8)]["accuracy_beyond_train_len"] is None
+    assert 0.0 <= by[("none", 16)]["accuracy_beyond_train_len"] <= 1.0
+    assert by[("learned", 16)]["accuracy"] is None and "error" in by[("learned", 16)]
+
+
+def test_stored_results_load_from_the_package_or_are_absent():
+    for kind in ex.training.STORED_KINDS:
+        doc = ex.load_stored(kind)
+        path = ex.stored_path(kind)
+        assert (doc is None) == (not path.is_file())
+        if doc is not None:
+            assert doc["kind"] == kind and doc["config"]["name"] == "full"
+            assert {"commit", "dirty"} <= set(doc["git"])
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ex.load_stored("nonsense")
+
+
+def test_facade_exports_the_shared_training_loop():
+    from posenc_lib.book import training
+
+    assert ex.train_model is training.train_model
+    for name in ex.__all__:
+        assert hasattr(ex, name), name

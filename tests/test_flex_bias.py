@@ -143,17 +143,18 @@ def test_t5_score_mod_table_is_linear_in_length():
     assert [tuple(c.shape) for c in cells] == [(2 * S - 1, H)]
 
 
-def test_rectangular_query_block():
-    """Fewer queries than keys (a decoding block): offsets are still key minus query."""
+@pytest.mark.parametrize("offset", [None, 0])
+def test_rectangular_query_block(offset):
+    """Fewer queries than keys (a decoding block): by default the 5 queries are the last 5
+    positions (bottom-right, offset = 20 - 5); offset=0 puts them first."""
     (q, k, v), extras = _inputs("cpu", seed=3, q_len=5)
-    out = attention_with_bias(
-        q, k, v, scheme="t5", bias_table=extras["bias_table"], scale=1.0, backend="flex_eager"
-    )
-    ref = attention_with_bias(
-        q, k, v, scheme="t5", bias_table=extras["bias_table"], scale=1.0, backend="sdpa"
-    )
-    bias = _naive_bias("t5", q, extras, scale=1.0)
+    kw = {"bias_table": extras["bias_table"], "scale": 1.0, "offset": offset}
+    out = attention_with_bias(q, k, v, scheme="t5", backend="flex_eager", **kw)
+    ref = attention_with_bias(q, k, v, scheme="t5", backend="sdpa", **kw)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+    # the naive bias of 20 queries, restricted to the 5 rows the block stands for
+    q_full = torch.cat([torch.zeros(B, H, S - 5, D), q], dim=2) if offset is None else q
+    bias = _naive_bias("t5", q_full, extras, scale=1.0)[:, :, -5:]
     torch.testing.assert_close(
         out.double(), _naive_attention(q, k, v, bias, scale=1.0, causal=False), atol=1e-5, rtol=1e-5
     )

@@ -215,3 +215,61 @@ def test_sinusoidal_scale_input_scales_the_token_embeddings():
     tokens = torch.randint(0, VOCAB, (1, 5))
     expected = model.embed(tokens) * 4.0 + pe.sinusoidal_encoding(5, 16)  # sqrt(16) = 4
     assert_close(model.pos(model.embed(tokens)), expected)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own imports
+def test_compiles_with_fullgraph_and_keeps_the_token_check(position="rope"):
+    """Bug: torch.compile(fullgraph=True) failed on the data-dependent token-range check.
+    The check now compiles (an assertion op in the graph) and still fires."""
+    torch._dynamo.reset()
+    model = pe.TinyTransformer(50, d_model=16, num_heads=2, num_layers=1, position=position)
+    model.eval()
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    tokens = torch.randint(0, 50, (2, 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(tokens), model(tokens))
+        with pytest.raises(RuntimeError, match=r"tokens must lie in \[0, vocab_size\)"):
+            compiled(torch.full((2, 8), 50))
+    torch._dynamo.reset()
+
+
+def _left_pad(prompts, pad_id=0):
+    width = max(len(p) for p in prompts)
+    tokens = torch.full((len(prompts), width), pad_id)
+    mask = torch.zeros(len(prompts), width, dtype=torch.long)
+    for b, p in enumerate(prompts):
+        tokens[b, width - len(p) :] = torch.tensor(p)
+        mask[b, width - len(p) :] = 1
+    return tokens, mask
+
+
+@pytest.mark.parametrize(
+    "position", ["rope", "none", "sinusoidal", "learned", "alibi", "t5", "shaw"]
+)
+def test_left_padded_batch_generation_matches_each_prompt_alone(position):
+    """Bug: no padding mask or position_ids, so prompts of different lengths could not
+    share a batch. With attention_mask, each row's prefill logits and greedy continuation
+    equal those of its prompt alone."""
+    torch.manual_seed(0)
+    model = pe.TinyTransformer(
+        30, d_model=16, num_heads=4, num_layers=2, position=position, num_kv_heads=2
+    ).eval()
+    for p in model.parameters():  # larger weights: distinct greedy tokens, tables matter
+        torch.nn.init.normal_(p, std=0.3)
+    prompts = [[3, 7, 1, 9, 4], [5, 2], [8]]
+    tokens, mask = _left_pad(prompts, pad_id=11)
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    if position in ("alibi", "t5", "shaw"):  # relative biases: the mask is enough
+        with pytest.raises(ValueError, match="position_ids are not used"):
+            model(tokens, attention_mask=mask, position_ids=position_ids)
+        position_ids = None
+    with torch.no_grad():
+        logits = model(tokens, attention_mask=mask, position_ids=position_ids)
+        batched = model.generate(tokens, 4, attention_mask=mask)
+        for b, p in enumerate(prompts):
+            alone = torch.tensor([p])
+            torch.testing.assert_close(logits[b, -len(p) :], model(alone)[0], atol=1e-4, rtol=1e-4)
+            assert batched[b, -4:].tolist() == model.generate(alone, 4)[0, -4:].tolist()
+        # the control: without the mask the padded row's logits are not its own
+        unmasked = model(tokens)[1, -2:]
+        assert (unmasked - model(torch.tensor([prompts[1]]))[0]).abs().max() > 1e-2

@@ -231,7 +231,8 @@ def test_set_scaling_switches_rule():
     [
         ([("rope_type", "linear")], TypeError, "scaling must be None or a dict"),
         ({"factor": 2.0}, ValueError, "rope_type"),
-        ({"rope_type": "longrope", "factor": 2.0}, ValueError, r"rope_type.*one of"),
+        ({"rope_type": "su", "factor": 2.0}, ValueError, r"rope_type.*one of"),
+        ({"rope_type": "longrope", "factor": 2.0}, ValueError, r"short_factor.*required"),
         ({"rope_type": "linear"}, ValueError, r"scaling\['factor'\] is required"),
         ({"rope_type": "linear", "factor": 0.5}, ValueError, r"factor.*>= 1"),
         ({"rope_type": "linear", "factor": float("nan")}, ValueError, "factor"),
@@ -264,7 +265,7 @@ def test_bad_arguments():
         pe.rope_inv_freq(2, scaling={"rope_type": "ntk", "factor": 2.0})
     with pytest.raises(ValueError, match="base"):
         pe.rope_inv_freq(8, base=0.0)
-    with pytest.raises(ValueError, match="base must be != 1"):
+    with pytest.raises(ValueError, match="base must be a finite number > 1"):
         pe.rope_inv_freq(8, base=1.0, scaling=YARN)
     with pytest.raises(ValueError, match="seq_len must be >= 1"):
         pe.rope_inv_freq(8, scaling=DYNAMIC, seq_len=0)

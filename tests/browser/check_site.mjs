@@ -13,8 +13,23 @@
 //   - axe-core accessibility violations of impact "serious" or "critical";
 //   - a notebook page without a working .ipynb download, or without Binder/Colab links;
 //   - a matplotlib to_jshtml animation whose "Next frame" button does nothing;
-//   - a built page that references a script, stylesheet or image on another host.
-// Screenshots of a few pages go to <out>/screenshots/.
+//   - a built page that references a script, stylesheet or image on another host;
+//   - horizontal overflow at a phone's width (390 CSS px): the page may not scroll
+//     sideways (wide math, tables, code and charts scroll inside their own box);
+//   - a figure below the minimum resolution: an <img> of the article whose natural width
+//     is under 1.5 x its rendered width at 1280 px (soft on HiDPI screens);
+//   - text in a missing font: a CJK character on the page that the site's own CJK font
+//     ("Book CJK", _static/cjk/cjk.css) does not cover or did not load, text outside that
+//     font family, or U+FFFD replacement characters;
+//   - page weight over budget: everything the page loads, gzipped, except its own figures
+//     (_images/, and <img> with base64 data in the HTML; the frames of a to_jshtml
+//     animation do count), must stay under PAGE_BUDGET_KB;
+//     pages with math get MATH_BUDGET_KB more for MathJax, pages with an explorer
+//     EXPLORER_BUDGET_KB more for Vega (a page without math must not load MathJax);
+//   - an explorer ({explorer} directive) that does not draw, whose numbers differ from
+//     posenc_lib's (the reference values in the page), or whose sliders do not change
+//     the chart.
+// Screenshots of a few pages go to <out>/screenshots/; page weights to browser-report.json.
 //
 // Usage: node tests/browser/check_site.mjs [--site _build/html] [--out artifacts]
 //        [--chromium /usr/bin/chromium] [--only substring] [--jobs 2]
@@ -22,6 +37,7 @@
 import { createServer } from "node:http";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { gzipSync } from "node:zlib";
 import { dirname, extname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -45,7 +61,18 @@ const PAGE_TIMEOUT_MS = 30_000;
 // pages without a source in _sources/ are exempt too (see checkNavigation).
 const NOT_IN_NAV = new Set(["index.html", "genindex.html", "search.html", "py-modindex.html"]);
 // Pages of which a screenshot is kept (plus the first chapter with an animation).
-const SCREENSHOT_PAGES = ["book/intro.html", "book/how_to_use.html"];
+const SCREENSHOT_PAGES = ["book/intro.html", "book/how_to_use.html", "book/explorers.html"];
+// Phone viewport (CSS px) of the overflow check.
+const PHONE = { width: 390, height: 844 };
+// Minimum ratio of an article image's natural width to its rendered width at 1280 px.
+const MIN_FIGURE_RATIO = 1.5;
+// Page weight budget, gzipped, before the page's own figures (KB = 1000 bytes).
+const PAGE_BUDGET_KB = Number(process.env.PAGE_BUDGET_KB || 400);
+const MATH_BUDGET_KB = Number(process.env.MATH_BUDGET_KB || 330); // MathJax and its fonts
+const EXPLORER_BUDGET_KB = Number(process.env.EXPLORER_BUDGET_KB || 300); // Vega, Vega-Lite
+// The site's CJK font family (scripts/book_website.py) and what counts as CJK.
+const CJK_FAMILY = "Book CJK";
+const CJK_SOURCE = "[\\u2e80-\\u2fdf\\u3001-\\u30ff\\u3100-\\u312f\\u31a0-\\u31ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff\\ufe30-\\ufe4f\\uff00-\\uffef]";
 
 if (!existsSync(join(SITE, "index.html"))) {
   console.error(`No built site at ${SITE}: run 'make book' (or 'make test-book') first.`);
@@ -124,16 +151,189 @@ const browser = await chromium.launch({
     "--disable-dev-shm-usage"],
 });
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, serviceWorkers: "block" });
+const phoneContext = await browser.newContext({
+  viewport: PHONE, deviceScaleFactor: 3, isMobile: true, hasTouch: true, serviceWorkers: "block",
+});
 const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 mkdirSync(join(OUT, "screenshots"), { recursive: true });
 
 const externalRequests = []; // every blocked request to another host, all pages
 const failures = {}; // page -> [message]
 const notes = {}; // page -> [message] (axe moderate/minor: reported, not failing)
+const weights = {}; // page -> { kb, figuresKb, budgetKb, largest: [...] }
+const overflow = {}; // page -> scrollWidth at PHONE.width
 let screenshotAnimation = true;
 
 function fail(page, msg) { (failures[page] ||= []).push(msg); }
 function note(page, msg) { (notes[page] ||= []).push(msg); }
+
+// gzipped size of a local file, by URL path (cached).
+const gzCache = new Map();
+function gzSize(pathname, strip = false) {
+  const key = `${pathname}|${strip}`;
+  if (gzCache.has(key)) return gzCache.get(key);
+  let file = resolve(join(SITE, decodeURIComponent(pathname)));
+  if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
+  let size = 0;
+  let figures = 0;
+  if (file.startsWith(SITE) && existsSync(file)) {
+    let buf = readFileSync(file);
+    if (strip) {
+      // The page's own figures inline in the HTML (<img src="data:image/...;base64,...">)
+      // are not chrome. Animation frames in a script (matplotlib to_jshtml) do count: they
+      // are the heavy animations that the explorers replace.
+      const text = buf.toString("utf8");
+      const without = text.replace(/(<img\b[^>]*?\bsrc=["'])data:image\/[a-z+]+;base64,[A-Za-z0-9+/=\s]+(["'])/g, "$1data:$2");
+      figures = gzipSync(Buffer.from(text)).length - gzipSync(Buffer.from(without)).length;
+      buf = Buffer.from(without);
+    }
+    size = gzipSync(buf).length;
+  }
+  const r = { size, figures };
+  gzCache.set(key, r);
+  return r;
+}
+
+// Waits for MathJax (when the page loads it) and the explorers (when it has some).
+async function settle(page) {
+  const hasMathJax = await page.evaluate(() => !!document.querySelector('script[src*="mathjax"]'));
+  if (hasMathJax) {
+    await page.waitForFunction(() => window.MathJax?.startup?.promise, null, { timeout: PAGE_TIMEOUT_MS });
+    await page.evaluate(() => window.MathJax.startup.promise);
+  }
+  if (await page.locator("figure.explorer").count()) {
+    await page.waitForFunction(
+      () => [...document.querySelectorAll("figure.explorer")].every((f) => f.dataset.ready),
+      null, { timeout: PAGE_TIMEOUT_MS });
+  }
+  await page.evaluate(() => document.fonts.ready.then(() => null));
+  return hasMathJax;
+}
+
+// Phone: the page must not scroll sideways at PHONE.width.
+async function checkPhone(pagePath) {
+  const page = await phoneContext.newPage();
+  await page.route("**/*", (route) => {
+    const u = new URL(route.request().url());
+    return ["data:", "blob:"].includes(u.protocol) || LOCAL_HOSTS.has(u.hostname) ? route.continue() : route.abort();
+  });
+  try {
+    await page.goto(`${ORIGIN}/${pagePath}`, { waitUntil: "load", timeout: PAGE_TIMEOUT_MS });
+    if (pagePath === "index.html") {
+      await page.waitForURL((u) => u.pathname !== "/index.html", { timeout: 10_000 });
+      await page.waitForLoadState("load");
+    }
+    await settle(page);
+    await page.waitForTimeout(150); // book.js marks wide inline math after a resize/typeset
+    const r = await page.evaluate(() => {
+      const vw = document.documentElement.clientWidth;
+      const width = Math.max(document.documentElement.scrollWidth, document.body.scrollWidth);
+      const culprits = [];
+      if (width > vw + 1) {
+        // The outermost elements that stick out of the viewport and are not clipped by a
+        // scrolling ancestor.
+        const clipped = (el) => {
+          for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+            const ox = getComputedStyle(a).overflowX;
+            if (ox !== "visible") return true;
+          }
+          return false;
+        };
+        for (const el of document.querySelectorAll("body *")) {
+          const b = el.getBoundingClientRect();
+          if (b.right <= vw + 1 || b.width === 0 || clipped(el)) continue;
+          // Positioned boxes (the skip link, off-canvas sidebars) follow the page's width.
+          if (["fixed", "absolute"].includes(getComputedStyle(el).position)) continue;
+          if (el.parentElement && el.parentElement.getBoundingClientRect().right > vw + 1 && !clipped(el.parentElement)) continue;
+          const cls = typeof el.className === "string" && el.className ? `.${el.className.trim().split(/\s+/).slice(0, 2).join(".")}` : "";
+          culprits.push(`<${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ""}${cls}> right edge ${Math.round(b.right)} px: "${(el.textContent || "").trim().slice(0, 50)}"`);
+          if (culprits.length >= 5) break;
+        }
+      }
+      return { vw, width, culprits };
+    });
+    overflow[pagePath] = r.width;
+    if (r.width > r.vw + 1) {
+      fail(pagePath, `phone (${PHONE.width} px): the page scrolls sideways, ${r.width} px wide; ${r.culprits.join("; ") || "no single culprit found"}`);
+      await page.screenshot({ path: join(OUT, "screenshots", `${pagePath.replaceAll("/", "__")}.phone-overflow.png`) });
+    }
+  } catch (e) {
+    fail(pagePath, `phone check aborted: ${e.message.split("\n")[0]}`);
+  } finally {
+    await page.close();
+  }
+}
+
+// Explorers: drawn, numbers as posenc_lib's, every slider changes the chart.
+async function checkExplorers(page, pagePath) {
+  const ids = await page.evaluate(() => [...document.querySelectorAll("figure.explorer")].map((f) => f.id));
+  for (const id of ids) {
+    const state = await page.evaluate(async (id) => {
+      const fig = document.getElementById(id);
+      const view = window.bookExplorers?.[id];
+      const canvas = fig.querySelector("canvas");
+      const out = { ready: fig.dataset.ready, canvas: !!canvas && canvas.width > 0 && canvas.height > 0,
+        label: canvas?.getAttribute("aria-label") || "", caption: fig.querySelector("figcaption")?.textContent.trim() || "",
+        sliders: fig.querySelectorAll('input[type="range"]').length, mismatches: [], compared: 0 };
+      if (!view) return out;
+      // The reference numbers (posenc_lib at the sliders' starting values).
+      const ref = JSON.parse(fig.querySelector("script.explorer-reference").textContent);
+      const names = Object.keys(view.getState({ data: () => true, signals: () => false, recurse: true }).data || {});
+      let rows = [];
+      for (const n of names) {
+        try {
+          const d = view.data(n);
+          if (d.length && ref.field in d[0] && ref.key in d[0]) rows = rows.concat(d);
+        } catch { /* not a named dataset */ }
+      }
+      const check = (want, match) => {
+        const got = rows.find(match);
+        out.compared++;
+        if (!got) { out.mismatches.push(`no row for ${JSON.stringify(want)}`); return; }
+        const v = got[ref.field];
+        if (!(Math.abs(v - want.value) <= 1e-5 * Math.max(1, Math.abs(want.value)))) {
+          out.mismatches.push(`${ref.field} at ${ref.key}=${want.key}${want.series ? ` (${want.series})` : ""}: chart ${v}, posenc_lib ${want.value}`);
+        }
+      };
+      if (ref.series) {
+        for (const [series, values] of Object.entries(ref.values)) {
+          values.forEach((value, k) => check({ key: k, series, value },
+            (r) => r[ref.key] === k && r[ref.series] === series));
+        }
+      } else {
+        for (const [k, value] of Object.entries(ref.values)) {
+          check({ key: k, value }, (r) => String(r[ref.key]) === k);
+        }
+      }
+      return out;
+    }, id);
+    const where = `explorer ${id}`;
+    if (state.ready !== "true" || !state.canvas) { fail(pagePath, `${where}: not drawn (state ${state.ready})`); continue; }
+    if (!state.label.trim()) fail(pagePath, `${where}: chart without a text alternative`);
+    if (!state.caption) fail(pagePath, `${where}: no caption`);
+    if (!state.sliders) fail(pagePath, `${where}: no slider`);
+    if (!state.compared) fail(pagePath, `${where}: no reference values compared`);
+    for (const m of state.mismatches.slice(0, 5)) fail(pagePath, `${where}: ${m}`);
+    // Each slider: move it, the chart must change.
+    for (let i = 0; i < state.sliders; i++) {
+      const slider = page.locator(`#${id} input[type="range"]`).nth(i);
+      const name = await slider.getAttribute("name");
+      const pixels = () => page.evaluate((id) => document.querySelector(`#${id} canvas`).toDataURL(), id);
+      const before = await pixels();
+      await slider.evaluate((el) => {
+        const lo = Number(el.min), hi = Number(el.max), v = Number(el.value);
+        el.value = String(v + (hi - v > v - lo ? 1 : -1) * Math.max(Number(el.step) || 1, (hi - lo) / 4));
+        el.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+      await page.evaluate((id) => window.bookExplorers[id].runAsync().then(() => null), id);
+      await page.waitForTimeout(50);
+      if ((await pixels()) === before) fail(pagePath, `${where}: moving slider "${name}" did not change the chart`);
+    }
+    await page.locator(`#${id}`).scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(OUT, "screenshots", `${pagePath.replaceAll("/", "__")}.${id}.png`) });
+  }
+  return ids.length;
+}
 
 async function checkPage(pagePath) {
   const page = await context.newPage();
@@ -144,8 +344,11 @@ async function checkPage(pagePath) {
     const host = new URL(r.url()).hostname;
     if (LOCAL_HOSTS.has(host)) fail(pagePath, `request failed: ${r.url()} (${r.failure()?.errorText})`);
   });
+  const loaded = new Set(); // local URL paths this page loaded (page weight)
   page.on("response", (r) => {
     if (r.status() >= 400) fail(pagePath, `HTTP ${r.status()}: ${r.url()}`);
+    const u = new URL(r.url());
+    if (LOCAL_HOSTS.has(u.hostname)) loaded.add(u.pathname);
   });
   await page.route("**/*", (route) => {
     const u = new URL(route.request().url());
@@ -163,12 +366,8 @@ async function checkPage(pagePath) {
       await page.waitForLoadState("load");
     }
 
-    // MathJax: wait until it has typeset the page.
-    const hasMathJax = await page.evaluate(() => !!document.querySelector('script[src*="mathjax"]'));
-    if (hasMathJax) {
-      await page.waitForFunction(() => window.MathJax?.startup?.promise, null, { timeout: PAGE_TIMEOUT_MS });
-      await page.evaluate(() => window.MathJax.startup.promise);
-    }
+    // MathJax: wait until it has typeset the page (and the explorers have drawn).
+    const hasMathJax = await settle(page);
     const math = await page.evaluate(() => {
       const els = [...document.querySelectorAll(".math, span.math, div.math")];
       const raw = [];
@@ -200,13 +399,69 @@ async function checkPage(pagePath) {
         src: (img.currentSrc || img.getAttribute("src") || "").slice(0, 100),
         alt: img.getAttribute("alt"),
         width: img.naturalWidth,
+        rendered: img.getBoundingClientRect().width,
+        article: img.closest(".bd-article") !== null,
+        svg: /\.svg(\?|$)|^data:image\/svg/.test(img.currentSrc || img.getAttribute("src") || ""),
         hidden: img.closest('[aria-hidden="true"]') !== null || img.getAttribute("role") === "presentation",
       }));
     });
     for (const img of imgs) {
       if (!img.width) fail(pagePath, `image did not load: ${img.src || "(no src)"}`);
       if (!img.hidden && !(img.alt || "").trim()) fail(pagePath, `image without alt text: ${img.src || "(no src)"}`);
+      // Figures: sharp on a HiDPI screen (retina PNGs have twice the pixels they show).
+      if (img.width && img.article && !img.svg && img.rendered >= 40 && img.width < MIN_FIGURE_RATIO * img.rendered) {
+        fail(pagePath, `figure below the minimum resolution: ${img.width} px wide shown at ${Math.round(img.rendered)} CSS px (< ${MIN_FIGURE_RATIO}x): ${img.src}`);
+      }
     }
+
+    // Fonts: every CJK character is covered by the site's CJK font, which is loaded and
+    // in the font stack of the text; no replacement characters.
+    const glyphs = await page.evaluate(async ({ family, source }) => {
+      const re = new RegExp(source, "gu");
+      const text = document.body.innerText;
+      const chars = [...new Set(text.match(re) || [])];
+      const missing = [];
+      for (const ch of chars) {
+        const faces = await document.fonts.load(`16px "${family}"`, ch);
+        if (!faces.length || faces.some((f) => f.status !== "loaded")) missing.push(ch);
+      }
+      // Elements whose own text has CJK must have the family in their font stack.
+      const noFamily = new Set();
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        if (!new RegExp(source, "u").test(n.nodeValue)) continue;
+        const el = n.parentElement;
+        if (!el || el.closest("mjx-container, script, style, noscript")) continue;
+        if (!getComputedStyle(el).fontFamily.includes(family)) noFamily.add(el.tagName.toLowerCase() + (el.className ? "." + String(el.className).split(" ")[0] : ""));
+      }
+      return { count: chars.length, missing, noFamily: [...noFamily].slice(0, 5), replacement: (text.match(/\uFFFD/g) || []).length };
+    }, { family: CJK_FAMILY, source: CJK_SOURCE });
+    if (glyphs.missing.length) fail(pagePath, `${glyphs.missing.length} CJK character(s) not in the font "${CJK_FAMILY}" (rendered in a missing font): ${glyphs.missing.slice(0, 40).join("")}`);
+    if (glyphs.noFamily.length) fail(pagePath, `CJK text outside the font "${CJK_FAMILY}": ${glyphs.noFamily.join(", ")}`);
+    if (glyphs.replacement) fail(pagePath, `${glyphs.replacement} replacement character(s) U+FFFD in the text`);
+
+    // Explorers (before the weight: they load nothing more, but must have drawn).
+    const explorers = await checkExplorers(page, pagePath);
+
+    // Page weight: everything loaded, gzipped, less the page's own figures.
+    await page.waitForLoadState("networkidle").catch(() => {});
+    let total = 0;
+    let figures = 0;
+    const parts = [];
+    for (const path of loaded) {
+      const isPage = path === new URL(page.url()).pathname;
+      const { size, figures: inline } = gzSize(path, isPage);
+      if (path.startsWith("/_images/") || /^\/jupyter_execute\//.test(path)) { figures += size; continue; }
+      total += size;
+      figures += inline;
+      parts.push([path, size]);
+    }
+    const budget = PAGE_BUDGET_KB + (math.count ? MATH_BUDGET_KB : 0) + (explorers ? EXPLORER_BUDGET_KB : 0);
+    if (hasMathJax && !math.count) fail(pagePath, "MathJax loaded on a page without math");
+    parts.sort((a, b) => b[1] - a[1]);
+    weights[pagePath] = { kb: +(total / 1000).toFixed(1), figuresKb: +(figures / 1000).toFixed(1), budgetKb: budget, requests: loaded.size,
+      largest: parts.slice(0, 6).map(([p, n]) => `${p} ${(n / 1000).toFixed(1)} KB`) };
+    if (total > budget * 1000) fail(pagePath, `page weight ${(total / 1000).toFixed(1)} KB gzipped before its figures, over the budget of ${budget} KB; largest: ${weights[pagePath].largest.join(", ")}`);
 
     // matplotlib to_jshtml animations: the controls must work without a kernel.
     const animations = await page.locator("div.animation").count();
@@ -305,6 +560,7 @@ await Promise.all(Array.from({ length: Math.max(1, JOBS) }, async () => {
   for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
     const t = Date.now();
     await checkPage(p);
+    await checkPhone(p);
     const n = (failures[p] || []).length;
     console.log(`${n ? "FAIL" : "ok  "} ${p} (${((Date.now() - t) / 1000).toFixed(1)} s)${n ? `: ${n} problem(s)` : ""}`);
   }
@@ -313,10 +569,14 @@ await browser.close();
 server.close();
 
 for (const s of staticProblems) fail("(built html)", `reference to another host: ${s}`);
-const report = { origin: ORIGIN, pages: PAGES.length, navigation: nav, seconds: (Date.now() - t0) / 1000, failures, notes, externalRequests };
+const report = { origin: ORIGIN, pages: PAGES.length, navigation: nav, seconds: (Date.now() - t0) / 1000,
+  budgets: { pageKb: PAGE_BUDGET_KB, mathKb: MATH_BUDGET_KB, explorerKb: EXPLORER_BUDGET_KB, phoneWidth: PHONE.width, minFigureRatio: MIN_FIGURE_RATIO },
+  weights, phoneScrollWidth: overflow, failures, notes, externalRequests };
 writeFileSync(join(OUT, "browser-report.json"), JSON.stringify(report, null, 2));
 
 console.log(`\n${PAGES.length} pages checked in ${report.seconds.toFixed(1)} s; sidebar of ${nav.landing} links ${nav.linked} pages.`);
+console.log(`\nPage weight (KB gzipped, before own figures; budget ${PAGE_BUDGET_KB}, +${MATH_BUDGET_KB} with math, +${EXPLORER_BUDGET_KB} with explorers) and width at ${PHONE.width} px:`);
+for (const p of Object.keys(weights).sort()) console.log(`  ${String(weights[p].kb).padStart(7)} KB  figures ${String(weights[p].figuresKb).padStart(7)} KB  ${String(overflow[p] ?? "?").padStart(4)} px  ${p}`);
 if (externalRequests.length) {
   console.log(`\nRequests to other hosts (${externalRequests.length}, all blocked):`);
   for (const r of externalRequests) console.log(`  ${r}`);

@@ -6,6 +6,6 @@ shape, sine and cosine swapped, the wrong exponent, the wrong layout, ...), not 
 ``False``. Use them as ``from posenc_lib.book.exercises import absolute``, or ``exercises.absolute``.
 """
 
-from . import absolute, relative, rope  # noqa: F401
+from . import absolute, long_context, relative, rope  # noqa: F401
 
-__all__ = ["absolute", "relative", "rope"]
+__all__ = ["absolute", "long_context", "relative", "rope"]

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import math
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +29,11 @@ __all__ = [
     "check_shift_matrix",
     "check_layout_permutation",
     "check_offset_similarity",
+    "check_table_entries",
+    "check_alias_position",
+    "check_learned_params",
+    "check_adamw_decay",
+    "check_sinusoidal_module",
     "reference_table",
 ]
 
@@ -45,7 +52,8 @@ _EXPONENTS = {
 class CheckResult:
     """Outcome of a checker: ``bool(result)`` says if it passed, ``message`` says why.
 
-    ``repr(result)`` is ``"PASSED: ..."`` or ``"FAILED: ..."`` followed by the message.
+    ``repr(result)`` is ``"PASSED: ..."`` or ``"FAILED: ..."`` followed by the message;
+    ``str(result)`` is the same text wrapped at 88 columns.
     """
 
     passed: bool
@@ -57,7 +65,9 @@ class CheckResult:
     def __repr__(self) -> str:
         return ("PASSED: " if self.passed else "FAILED: ") + self.message
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        # printed in notebooks: wrapped to the 88 columns of the book's code column
+        return textwrap.fill(repr(self), width=88, subsequent_indent="  ")
 
 
 def _fail(message: str) -> CheckResult:
@@ -457,3 +467,257 @@ def check_offset_similarity(fn: Callable, *, seed: int = 0) -> CheckResult:
                 return _fail(case + message)
         return _fail(case + _first_wrong(got, want, name="out"))
     return CheckResult(True, "offset similarities match on a random and a sinusoidal table")
+
+
+# ------------------------------------------------------------------- chapter 3: tables
+
+
+def check_learned_params(gpt2_medium, sinusoidal, long_table) -> CheckResult:
+    """Check the three parameter counts of the exercise on learned tables.
+
+    Args:
+        gpt2_medium: parameters of GPT-2 medium's position table (1024 rows, width 1024).
+        sinusoidal: parameters of a sinusoidal table of the same size.
+        long_table: parameters of a learned table for 32 768 positions at width 4096.
+    """
+    answers = {"gpt2_medium": gpt2_medium, "sinusoidal": sinusoidal, "long_table": long_table}
+    for name, value in answers.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return _fail(f"{name} must be a number, got {type(value).__name__}")
+    if gpt2_medium != 1024 * 1024:
+        if gpt2_medium == 1024 + 1024:
+            return _fail("gpt2_medium: added rows and width; a table has rows x width entries")
+        if gpt2_medium == 1024:
+            return _fail("gpt2_medium: that is the number of rows; each row has 1024 entries")
+        return _fail(f"gpt2_medium: {gpt2_medium:,} is not rows x width")
+    if sinusoidal != 0:
+        if sinusoidal == 1024 * 1024:
+            return _fail(
+                "sinusoidal: the table has 1,048,576 entries, but they are computed by a "
+                "formula, not trained: 0 parameters"
+            )
+        return _fail(f"sinusoidal: {sinusoidal:,}; a fixed table has no trainable parameters")
+    if long_table != 32_768 * 4096:
+        if long_table == 32_768:
+            return _fail("long_table: that is the number of rows; multiply by the width 4096")
+        if long_table == 32_768 * 1024:
+            return _fail("long_table: used GPT-2 medium's width 1024; the width here is 4096")
+        return _fail(f"long_table: {long_table:,} is not 32 768 x 4096")
+    return CheckResult(True, "1,048,576, 0 and 134,217,728 parameters")
+
+
+def check_adamw_decay(fn: Callable) -> CheckResult:
+    """Check ``fn(lr, weight_decay, steps)``: the factor by which AdamW shrinks a row that
+    never receives a gradient, ``(1 - lr * weight_decay) ** steps``."""
+    cases = [(0.1, 0.5, 10), (1e-2, 0.1, 200), (3e-3, 0.01, 1)]
+    for lr, wd, steps in cases:
+        try:  # plain floats: a float32 tensor would blur the variants below
+            got = float(fn(lr, wd, steps))
+        except Exception as exc:  # noqa: BLE001 - report any failure to the reader
+            return _fail(f"fn({lr}, {wd}, {steps}) raised {type(exc).__name__}: {exc}")
+        want = (1 - lr * wd) ** steps
+        if abs(got - want) <= 1e-7:
+            continue
+        case = f"[lr={lr}, weight_decay={wd}, steps={steps}] "
+        variants = [
+            (
+                "the rows do not stay put: AdamW's decay acts on every parameter, gradient or not",
+                1.0,
+            ),
+            (
+                "linear in the steps; the decay multiplies by (1 - lr*wd) at every step, so "
+                "the factors compound",
+                1 - lr * wd * steps,
+            ),
+            (
+                "forgot the learning rate: AdamW multiplies by 1 - lr*wd, not 1 - wd",
+                (1 - wd) ** steps,
+            ),
+            (
+                "exp(-lr*wd*steps) is only the small-step approximation of (1 - lr*wd)**steps",
+                torch.exp(torch.tensor(-lr * wd * steps)).item(),
+            ),
+            (
+                "off by one step: the decay is applied at each of the `steps` steps",
+                (1 - lr * wd) ** (steps - 1),
+            ),
+        ]
+        for message, value in variants:
+            if abs(got - value) <= 1e-7:
+                return _fail(case + message)
+        return _fail(case + f"got {got:.6g}, expected {want:.6g}")
+    return CheckResult(True, "(1 - lr * weight_decay) ** steps on three settings")
+
+
+# ------------------------------------------------------------ chapter 2: the module
+
+
+def check_sinusoidal_module(cls: Callable, *, seed: int = 0) -> CheckResult:
+    """Check a sinusoidal-encoding ``nn.Module`` class built as in chapter 2.
+
+    ``cls(d_model, max_len=..., dropout=...)`` must give a module whose ``forward(x)``,
+    for ``x`` of shape ``(batch, seq, d_model)``, returns ``dropout(x + P[:seq])`` with the
+    interleaved table ``P`` of :func:`reference_table`; the table is a non-persistent
+    buffer (not a parameter, not in the ``state_dict``); a sequence longer than
+    ``max_len`` raises an error that names ``max_len``; ``.to(dtype)`` moves the table.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    d_model, max_len = 16, 32
+    try:
+        module = cls(d_model, max_len=max_len, dropout=0.0)
+    except Exception as exc:  # noqa: BLE001 - report any failure to the reader
+        return _fail(f"cls(16, max_len=32, dropout=0.0) raised {type(exc).__name__}: {exc}")
+    if not isinstance(module, torch.nn.Module):
+        return _fail("cls(...) must return a torch.nn.Module")
+    if any(True for _ in module.parameters()):
+        return _fail(
+            "the module has parameters: register the table with register_buffer, so the "
+            "optimiser does not train it"
+        )
+    tables = [b for b in module.buffers() if b.numel() == max_len * d_model]
+    if not tables:
+        plain = [
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, torch.Tensor) and value.numel() == max_len * d_model
+        ]
+        if plain:  # the table exists, but as an attribute that .to() leaves behind
+            return _fail(
+                f"no buffer with the table: self.{plain[0]} is a plain tensor attribute, "
+                "which .to(device) and .to(dtype) leave behind; store it with "
+                "register_buffer(..., persistent=False)"
+            )
+        return _fail(f"no buffer with the {max_len} x {d_model} table: build it once in __init__")
+    if any(v.numel() == max_len * d_model for v in module.state_dict().values()):
+        return _fail(
+            "the table is a persistent buffer, saved in every state_dict: use "
+            "register_buffer(..., persistent=False); it is recomputed from the formula, and "
+            "a checkpoint would not load into a module with another max_len"
+        )
+    module.eval()
+    x = torch.randn(2, 10, d_model, generator=gen, dtype=torch.float64).float()
+    try:
+        with torch.no_grad():
+            got = module(x)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(f"forward on a (2, 10, 16) input raised {type(exc).__name__}: {exc}")
+    want = x.double() + reference_table(10, d_model)
+    if tuple(got.shape) != (2, 10, d_model):
+        return _fail(
+            f"output shape {tuple(got.shape)}, expected (2, 10, 16): slice P to the sequence"
+        )
+    got = got.double()
+    if not _close(got, want):
+        if _close(got, x.double() * d_model**0.5 + reference_table(10, d_model)):
+            return _fail("scaled x by sqrt(d_model); this exercise adds P to x unscaled")
+        for name, kwargs in [
+            ("sine and cosine swapped", {"swapped": True}),
+            ("concatenated layout instead of interleaved", {"layout": "concat"}),
+            ("exponent uses the column index j instead of the pair index", {"exponent": "j/d"}),
+            ("exponent i/d instead of 2i/d", {"exponent": "i/d"}),
+            ("positions start at 1", {"offset": 1}),
+        ]:
+            if _close(got, x.double() + reference_table(10, d_model, **kwargs)):
+                return _fail(name)
+        return _fail(_first_wrong(got - x.double(), want - x.double(), name="output - x"))
+    long_x = torch.zeros(1, max_len + 1, d_model)
+    try:
+        with torch.no_grad():
+            module(long_x)
+    except Exception as exc:  # noqa: BLE001
+        if "max_len" not in str(exc):
+            return _fail(
+                f"a sequence of {max_len + 1} > max_len raised {type(exc).__name__} "
+                f"({exc}); the message should name max_len and the limit"
+            )
+    else:
+        return _fail(
+            f"a sequence of {max_len + 1} > max_len={max_len} gave an output: raise an error "
+            "naming max_len instead of a silently wrong or broadcast result"
+        )
+    try:
+        out64 = module.to(torch.float64)(x.double())
+    except Exception as exc:  # noqa: BLE001
+        return _fail(f"after .to(torch.float64), forward raised {type(exc).__name__}: {exc}")
+    if out64.dtype != torch.float64:
+        return _fail("after .to(torch.float64) the output is not float64: the table did not move")
+    drop = cls(d_model, max_len=max_len, dropout=0.5)
+    drop.train()
+    ones = torch.ones(4, 10, d_model)
+    torch.manual_seed(seed)
+    trained = drop(ones)
+    if _close(trained.double(), ones.double() + reference_table(10, d_model)):
+        return _fail("dropout=0.5 changes nothing in training mode: apply nn.Dropout to x + P")
+    drop.eval()
+    if not _close(drop(ones).double(), ones.double() + reference_table(10, d_model)):
+        return _fail("in eval mode the output must be x + P exactly: dropout only in training")
+    return CheckResult(
+        True,
+        "x + P[:seq], non-persistent buffer, error past max_len, follows .to(), dropout "
+        "in training only",
+    )
+
+
+# ------------------------------------------------------ chapter 2: by-hand exercises
+
+
+def check_table_entries(omegas, p_10_2, p_10_3, *, tol: float = 5e-3) -> CheckResult:
+    """Check the by-hand exercise: ``omegas`` (the three frequencies for d_model = 6,
+    base 10000) and the entries ``P[10, 2]`` and ``P[10, 3]``, each to within ``tol``."""
+    want_w = [10_000.0 ** (-2 * i / 6) for i in range(3)]
+    try:
+        got_w = [float(w) for w in omegas]
+    except (TypeError, ValueError):
+        return _fail("omegas must be three numbers, omega_0, omega_1, omega_2")
+    if len(got_w) != 3:
+        return _fail(f"omegas must hold 3 frequencies (d_model/2 = 3 pairs), got {len(got_w)}")
+
+    def close(a, b):
+        return abs(a - b) <= tol * max(1.0, abs(b))
+
+    if not all(close(g, w) for g, w in zip(got_w, want_w, strict=True)):
+        by_i_over_d = [10_000.0 ** (-i / 6) for i in range(3)]
+        if all(close(g, w) for g, w in zip(got_w, by_i_over_d, strict=True)):
+            return _fail("omegas use the exponent i/d; the exponent is 2i/d with the pair index i")
+        if all(close(g, 1 / w) for g, w in zip(got_w, want_w, strict=True)):
+            return _fail("omegas are 10000**(+2i/d); the frequency is 10000**(-2i/d)")
+        return _fail(f"omegas {got_w} differ from {[round(w, 5) for w in want_w]}")
+    angle = 10 * want_w[1]  # columns 2 and 3 are pair i = 1
+    right = (math.sin(angle), math.cos(angle))
+    got = (float(p_10_2), float(p_10_3))
+    if all(close(g, r) for g, r in zip(got, right, strict=True)):
+        return CheckResult(True, "omegas and P[10, 2], P[10, 3] = sin, cos of 10 * omega_1")
+    if all(close(g, r) for g, r in zip(got, right[::-1], strict=True)):
+        return _fail("sine and cosine swapped: even column 2 holds the sine, column 3 the cosine")
+    column_exp = (math.sin(10 * 10_000.0 ** (-2 / 6)), math.cos(10 * 10_000.0 ** (-3 / 6)))
+    if all(close(g, r) for g, r in zip(got, column_exp, strict=True)):
+        return _fail(
+            "column 3 used the exponent 3/d (its column index); both columns of pair 1 use 2/d"
+        )
+    degrees = (math.sin(math.radians(angle)), math.cos(math.radians(angle)))
+    if all(close(g, r) for g, r in zip(got, degrees, strict=True)):
+        return _fail("the calculator was in degrees; the angle 10 * omega_1 is in radians")
+    pair2 = (math.sin(10 * want_w[2]), math.cos(10 * want_w[2]))
+    if all(close(g, r) for g, r in zip(got, pair2, strict=True)):
+        return _fail("used pair i = 2; columns 2 and 3 are pair i = 1 (i = j // 2)")
+    return _fail(f"P[10, 2], P[10, 3] = {got}, expected about ({right[0]:.3f}, {right[1]:.3f})")
+
+
+def check_alias_position(position) -> CheckResult:
+    """Check the aliasing exercise: the position ``0 < p < 50`` whose single-pair encoding
+    ``(sin p, cos p)`` is within 0.02 of position 0's."""
+    try:
+        p = int(position)
+    except (TypeError, ValueError):
+        return _fail("position must be an integer between 1 and 49")
+    if p != position or not 0 < p < 50:
+        return _fail(f"position must be an integer between 1 and 49, got {position!r}")
+    distance = 2 * abs(math.sin(p / 2))  # |(sin p, cos p) - (0, 1)|
+    if p == 44:
+        return CheckResult(True, f"44 = 7 * 2pi + 0.018: distance {distance:.4f}")
+    nearest = round(p / (2 * math.pi))
+    return _fail(
+        f"position {p} is at distance {distance:.3f} from position 0 (it is "
+        f"{p - 2 * math.pi * nearest:+.2f} rad from {nearest} full turns); look for p "
+        "within 0.02 of a multiple of 2pi"
+    )

@@ -26,6 +26,10 @@ __all__ = [
     "check_alibi_bias",
     "check_t5_bucket",
     "check_shaw_indices",
+    "check_rel_shift",
+    "check_causal_bucket_answers",
+    "check_alibi_range_answers",
+    "reference_rel_shift",
     "reference_alibi_slopes",
     "reference_t5_bucket",
 ]
@@ -492,3 +496,162 @@ def check_shaw_indices(
             f"expected {want[r, c].item()}"
         )
     return CheckResult(True, f"your Shaw indices are right on {len(cases)} cases")
+
+
+# ----------------------------------------------------------------------------- rel_shift
+
+
+def reference_rel_shift(x: torch.Tensor, *, variant: str = "right") -> torch.Tensor:
+    """Transformer-XL's relative shift on the last two dims, right or with a usual mistake.
+
+    Input column ``c`` holds distance ``k_len - 1 - c`` (Transformer-XL orders ``R`` from
+    the farthest distance down to 0); the output's entry ``(i, j)`` holds distance
+    ``i + k_len - q_len - j`` wherever ``j <= i + k_len - q_len`` (the causal part).
+
+    Variants: ``"right"`` (pad a zero column on the left, view as ``(k_len + 1, q_len)``,
+    drop the first row), ``"pad_right"`` (zero column on the right), ``"drop_last"``
+    (last row dropped), ``"ascending"`` (column ``c`` taken as distance ``c``).
+    """
+    *lead, q_len, k_len = x.shape
+    if variant == "ascending":
+        i = torch.arange(q_len)[:, None]
+        j = torch.arange(k_len)[None, :]
+        col = (i + k_len - q_len - j).clamp(0, k_len - 1)
+        return x.gather(-1, col.expand(*lead, q_len, k_len))
+    zero = x.new_zeros(*lead, q_len, 1)
+    padded = torch.cat((x, zero) if variant == "pad_right" else (zero, x), dim=-1)
+    padded = padded.reshape(*lead, k_len + 1, q_len)
+    kept = padded[..., :-1, :] if variant == "drop_last" else padded[..., 1:, :]
+    return kept.reshape(*lead, q_len, k_len)
+
+
+_REL_SHIFT_MISTAKES = {
+    "pad_right": "the zero column goes on the left (before column 0), not on the right",
+    "drop_last": "after the view as (k_len + 1, q_len), drop the first row, not the last",
+    "ascending": "you treated column c as distance c; in Transformer-XL column c holds "
+    "distance k_len - 1 - c (R runs from the farthest distance down to 0), which is what "
+    "makes the pad-view-slice trick work",
+}
+
+
+def check_rel_shift(fn: Callable) -> CheckResult:
+    """Check the reader's ``fn(x)``, Transformer-XL's relative shift on the last two dims.
+
+    Only the causal part ``j <= i + k_len - q_len`` is compared (above it the trick leaves
+    values that the mask hides). Cases: square and with memory (``k_len > q_len``), with
+    leading batch and head dimensions.
+    """
+    gen = torch.Generator().manual_seed(0)
+    for shape in ((5, 5), (2, 3, 4, 4), (1, 2, 3, 7), (6, 9)):
+        x = torch.randn(shape, generator=gen, dtype=torch.float64)
+        case = f"[x {tuple(shape)}] "
+        got, failure = _run(fn, (x.clone(),), {}, "fn" + case.rstrip())
+        if failure is not None:
+            return failure
+        if tuple(got.shape) != tuple(shape):
+            return _fail(
+                case + f"shape {tuple(got.shape)}, expected x's shape {tuple(shape)}: the "
+                "view after padding is (k_len + 1, q_len); drop one row and view back"
+            )
+        q_len, k_len = shape[-2:]
+        causal = torch.ones(q_len, k_len, dtype=torch.bool).tril(k_len - q_len)
+        want = reference_rel_shift(x)
+        if torch.allclose(got[..., causal], want[..., causal], atol=_ATOL, rtol=0):
+            continue
+        for variant, message in _REL_SHIFT_MISTAKES.items():
+            other = reference_rel_shift(x, variant=variant)
+            if torch.allclose(got[..., causal], other[..., causal], atol=_ATOL, rtol=0):
+                return _fail(case + message)
+        if torch.allclose(got, x, atol=_ATOL, rtol=0):
+            return _fail(case + "the output equals the input: nothing was shifted")
+        bad = ((got - want).abs() > _ATOL) & causal
+        i, j = (int(v) for v in bad.nonzero()[0][-2:])
+        return _fail(
+            case + f"entry ({i}, {j}) should hold distance {i + k_len - q_len - j}, the "
+            f"input's column {j + q_len - 1 - i}; it does not"
+        )
+    return CheckResult(True, "your rel_shift matches Transformer-XL's on the causal part")
+
+
+# --------------------------------------------------------------- numeric answers
+
+
+def check_causal_bucket_answers(bucket_of_20: int, buckets_used: int, exact: int) -> CheckResult:
+    """Answers of the causal T5 bucket exercise (32 buckets, ``max_distance`` 128).
+
+    Args:
+        bucket_of_20: the bucket of a key 20 tokens in the past (``j - i = -20``).
+        buckets_used: how many distinct buckets a decoder can use.
+        exact: how many of them hold a single distance.
+    """
+    want = int(
+        reference_t5_bucket(
+            torch.tensor([-20]), bidirectional=False, num_buckets=32, max_distance=128
+        )[0].item()
+    )
+    problems = []
+    if int(bucket_of_20) != want:
+        if int(bucket_of_20) == 10:
+            problems.append(
+                "bucket 10 is the bidirectional answer (n = 16, n_exact = 8); a decoder "
+                "keeps all n = 32 buckets for the past, so n_exact = 16"
+            )
+        elif int(bucket_of_20) == 20:
+            problems.append("20 would be an exact bucket, but only distances 0 .. 15 are exact")
+        else:
+            problems.append(
+                f"the bucket of r = 20 is 16 + floor(log(20/16) / log(128/16) * 16) = {want}, "
+                f"not {bucket_of_20}"
+            )
+    if int(buckets_used) != 32:
+        hint = (
+            "31 is the bidirectional count (bucket 16 is never used there); in causal mode "
+            "every bucket 0 .. 31 occurs"
+            if int(buckets_used) == 31
+            else "in causal mode every bucket 0 .. 31 occurs"
+        )
+        problems.append(hint)
+    if int(exact) != 16:
+        problems.append(
+            "n_exact = n / 2 with n = 32 in causal mode: 16 exact buckets"
+            + (" (8 is the bidirectional value)" if int(exact) == 8 else "")
+        )
+    if problems:
+        return _fail("; ".join(problems))
+    return CheckResult(True, f"bucket {want}, 32 buckets used, 16 of them exact")
+
+
+def check_alibi_range_answers(first_head: int, last_range: float) -> CheckResult:
+    """Answers of the 16-head ALiBi range exercise.
+
+    Args:
+        first_head: the smallest ``h`` (1-based) whose bias at distance 100 is above ``-1``.
+        last_range: ``d_16(ln 100)``, the distance at which the last head reaches ``-ln 100``.
+    """
+    slopes = reference_alibi_slopes(16)
+    want_head = next(h + 1 for h, m in enumerate(slopes) if -100 * m > -1)
+    want_range = math.log(100) / slopes[-1]
+    problems = []
+    if int(first_head) != want_head:
+        if int(first_head) == want_head - 1:
+            problems.append(
+                f"head {first_head} has bias {-100 * slopes[first_head - 1]:.3f} at distance "
+                f"100, below -1: h > 2 log2(100) = 13.3 means h = {want_head}"
+            )
+        else:
+            problems.append(
+                f"the first head above -1 at distance 100 is head {want_head} (1-based); "
+                "the slopes of 16 heads are 2^(-h/2)"
+            )
+    if not math.isclose(float(last_range), want_range, rel_tol=1e-3):
+        if math.isclose(float(last_range), 1 / slopes[-1], rel_tol=1e-3):
+            problems.append("X = ln 100 (about 4.6), not 1: the range is 256 ln 100")
+        elif math.isclose(float(last_range), math.log10(100) / slopes[-1], rel_tol=1e-3):
+            problems.append("use the natural logarithm: X = ln 100, not log10 100")
+        else:
+            problems.append(
+                f"the last slope is 2^-8, so d_16 = 256 ln 100 = {want_range:.1f} tokens"
+            )
+    if problems:
+        return _fail("; ".join(problems))
+    return CheckResult(True, f"head {want_head}; d_16 = {want_range:.1f} tokens")

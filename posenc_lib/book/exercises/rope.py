@@ -19,6 +19,7 @@ features); ``"half"`` pairs feature ``k`` with ``k + r/2``, ``"interleaved"`` pa
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 
 import torch
@@ -29,6 +30,10 @@ __all__ = [
     "reference_rope",
     "check_apply_rope",
     "check_layout_conversion",
+    "check_rope_decode",
+    "check_diagonal_answers",
+    "check_bf16_answers",
+    "reference_rope_decode",
 ]
 
 _ATOL = 1e-4
@@ -264,7 +269,71 @@ def _diagnose_rope(got, x, positions, base, layout, rotary_dim) -> str:
         matches.append(problems)
     if matches:
         return "; ".join(min(matches, key=len))
+    special = _diagnose_special(got, x, positions, base, layout, rotary_dim)
+    if special:
+        return special
     return _generic_rope_hint(got, x, positions, base, layout, rotary_dim)
+
+
+def _hf_tables_interleaved(x, positions, base, r):
+    """Interleaved pairs rotated with Hugging Face tables ``cat(angles, angles)``."""
+    x64 = x.to(torch.float64)
+    theta = base ** (-torch.arange(0, r, 2, dtype=torch.float64) / r)
+    angle = positions.to(torch.float64)[:, None] * theta
+    table = torch.cat((angle, angle), dim=-1)  # feature f gets angle f mod r/2
+    cos, sin = table.cos(), table.sin()
+    head = x64[..., :r]
+    rot = torch.stack((-head[..., 1::2], head[..., 0::2]), dim=-1).flatten(-2)
+    out = x64.clone()
+    out[..., :r] = head * cos + rot * sin
+    return out
+
+
+def _aliased(x, positions, base, layout, r):
+    """The second feature of each pair computed from the already rotated first one."""
+    x64 = x.to(torch.float64)
+    theta = base ** (-torch.arange(0, r, 2, dtype=torch.float64) / r)
+    angle = positions.to(torch.float64)[:, None] * theta
+    cos, sin = angle.cos(), angle.sin()
+    n = r // 2
+    idx_a, idx_b = (
+        (torch.arange(n), torch.arange(n) + n)
+        if layout == "half"
+        else (torch.arange(0, r, 2), torch.arange(1, r, 2))
+    )
+    a, b = x64[..., idx_a], x64[..., idx_b]
+    a_new = a * cos - b * sin
+    out = x64.clone()
+    out[..., idx_a], out[..., idx_b] = a_new, b * cos + a_new * sin
+    return out
+
+
+def _diagnose_special(got, x, positions, base, layout, rotary_dim) -> str:
+    """Three mistakes that look alike at first sight, each with its own diagnosis."""
+    r = x.shape[-1] if rotary_dim is None else rotary_dim
+    if layout == "interleaved" and _close(got, _hf_tables_interleaved(x, positions, base, r)):
+        return (
+            "your cos/sin tables are Hugging Face style, cat(angles, angles), made for the "
+            "'half' layout, but you rotate interleaved pairs (2k, 2k+1): the two features "
+            "of a pair get different angles. For interleaved pairs repeat each angle "
+            "twice, angles.repeat_interleave(2, dim=-1), or use the angles per pair"
+        )
+    if _close(got, _aliased(x, positions, base, layout, r)):
+        return (
+            "in-place aliasing: the second feature of each pair, b*cos + a*sin, used the "
+            "already rotated a. Slices such as x[..., ::2] are views of x, so writing "
+            "into x changes them; compute both new halves before writing, or work on "
+            "a copy (x.clone()) or with torch.cat/stack"
+        )
+    want = reference_rope(x, positions, base=base, layout=layout, rotary_dim=rotary_dim)
+    err = (got - want).abs().max().item()
+    if err < 5e-2:
+        return (
+            f"the answer is right only to about {err:.0e}: computed in low precision "
+            "(float16 or bfloat16)? The angles m*theta need float32 at least; positions "
+            "and frequencies lose digits in 16-bit formats. Keep x's float32 dtype"
+        )
+    return ""
 
 
 def _generic_rope_hint(got, x, positions, base, layout, rotary_dim) -> str:
@@ -387,4 +456,217 @@ def check_layout_conversion(fn: Callable) -> CheckResult:
         True,
         f"converted weights reproduce the interleaved checkpoint's scores on {len(cases)} "
         "cases (1 to 3 heads)",
+    )
+
+
+# ------------------------------------------------------------ incremental decoding
+
+
+def reference_rope_decode(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    base: float = 10_000.0,
+    layout: str = "half",
+    rotate_q: bool = True,
+    rotate_k: bool = True,
+    causal: bool = True,
+    scale: bool = True,
+) -> torch.Tensor:
+    """Causal RoPE attention in float64, right by default or with a usual mistake.
+
+    ``q, k, v``: ``(batch, heads, seq, head_dim)``, not rotated; token ``t`` sits at
+    position ``t``. ``rotate_q=False`` or ``rotate_k=False`` leave one side unrotated;
+    both ``False`` is attention without positions.
+    """
+    seq = q.shape[-2]
+    pos = torch.arange(seq, dtype=torch.float64)
+    q64, k64, v64 = (t.detach().to(torch.float64) for t in (q, k, v))
+    if rotate_q:
+        q64 = reference_rope(q64, pos, base=base, layout=layout)
+    if rotate_k:
+        k64 = reference_rope(k64, pos, base=base, layout=layout)
+    logits = q64 @ k64.transpose(-1, -2)
+    if scale:
+        logits = logits / q.shape[-1] ** 0.5
+    if causal:
+        future = torch.ones(seq, seq, dtype=torch.bool).triu(1)
+        logits = logits.masked_fill(future, float("-inf"))
+    return logits.softmax(-1) @ v64
+
+
+_DECODE_MISTAKES = (
+    (
+        {"rotate_q": False, "rotate_k": False},
+        "your scores carry no position at all. Either every step rotates at position 0, "
+        "or the cache keeps unrotated keys and rotates them with the new query's angle "
+        "(R_t^T R_t = I cancels it). Rotate each key once, at its own position, cache it "
+        "rotated, and rotate the new query at its position (the cache length)",
+    ),
+    (
+        {"rotate_q": False},
+        "the query is not rotated, or the cached keys are rotated again at the query's "
+        "position (which cancels the query's rotation). The new query turns by its own "
+        "position; cached keys are never rotated twice",
+    ),
+    (
+        {"rotate_k": False},
+        "the keys are not rotated: cache R_n k_n, the key turned at its own position n",
+    ),
+    (
+        {"layout": "interleaved"},
+        "you rotate interleaved pairs (2k, 2k+1); this exercise uses the 'half' layout, "
+        "pairs (k, k + d/2)",
+    ),
+    (
+        {"causal": False},
+        "the token at step t sees keys after it: at step t the cache must hold only tokens 0 .. t",
+    ),
+    ({"scale": False}, "the logits are not divided by sqrt(head_dim)"),
+)
+
+
+def check_rope_decode(fn: Callable) -> CheckResult:
+    """Check the reader's token-by-token RoPE decoding ``fn(q, k, v, base=...)``.
+
+    ``fn`` gets unrotated float32 ``q, k, v`` of shape ``(batch, heads, seq, head_dim)``
+    (token ``t`` at position ``t``) and must return the outputs of causal attention with
+    RoPE (``"half"`` layout, logits divided by ``sqrt(head_dim)``) computed one token at a
+    time with a cache, ``(batch, heads, seq, head_dim)``. It is compared with one full
+    causal pass.
+    """
+    gen = torch.Generator().manual_seed(1)
+    cases = (((1, 2, 9, 8), 10_000.0), ((2, 1, 6, 16), 100.0))
+    takes_base = _accepts(fn, "base")
+    for shape, base in cases:
+        if not takes_base and base != 10_000.0:
+            continue
+        q, k, v = (torch.randn(shape, generator=gen) for _ in range(3))
+        kwargs = {"base": base} if takes_base else {}
+        case = f"[q, k, v {tuple(shape)}, base={base:g}] "
+        got, failure = _run(fn, (q.clone(), k.clone(), v.clone()), kwargs, "fn" + case.rstrip())
+        if failure is not None:
+            return failure
+        if tuple(got.shape) != tuple(shape):
+            return _fail(case + f"shape {tuple(got.shape)}, expected {tuple(shape)}")
+        want = reference_rope_decode(q, k, v, base=base)
+        if _close(got, want):
+            continue
+        for options, message in _DECODE_MISTAKES:
+            if _close(got, reference_rope_decode(q, k, v, base=base, **options)):
+                return _fail(case + message)
+        if _close(got[..., :1, :], want[..., :1, :]):
+            bad = int(((got - want).abs() > _ATOL).any(-1).nonzero()[0, -1])
+            return _fail(
+                case + f"the first token is right but step {bad} is not: check the "
+                "position of the new token (the number of cached tokens) and the cache"
+            )
+        return _fail(case + "already the first token's output is wrong")
+    return CheckResult(True, "token-by-token decoding matches the full causal pass")
+
+
+# ------------------------------------------------------------- axial 2-D RoPE scores
+
+
+def _axial_score(q: torch.Tensor, k: torch.Tensor, dy: float, dx: float) -> float:
+    """Score of q at (0, 0) and k at (dy, dx) with the library's axial 2-D RoPE."""
+    from ... import apply_rope, rope_cos_sin_2d  # the exercise asks for these two
+
+    head_dim = q.shape[-1]
+    c0, s0 = rope_cos_sin_2d(torch.tensor([[0.0, 0.0]]), head_dim)
+    c1, s1 = rope_cos_sin_2d(torch.tensor([[float(dy), float(dx)]]), head_dim)
+    q1, k1 = q.reshape(1, head_dim).float(), k.reshape(1, head_dim).float()
+    return float(apply_rope(q1, c0, s0) @ apply_rope(k1, c1, s1).T)
+
+
+def check_diagonal_answers(
+    q: torch.Tensor, k: torch.Tensor, *, s_diag: float, s_anti: float, contrast: float
+) -> CheckResult:
+    """Check ``S(1, 1)``, ``S(1, -1)`` and the diagonal contrast of axial 2-D RoPE.
+
+    ``q`` (query at ``(0, 0)``) and ``k`` (key at ``(dy, dx)``) are the reader's
+    ``(1, head_dim)`` vectors; ``S(dy, dx)`` is their score,
+    ``contrast = S(1, 1) + S(-1, -1) - S(1, -1) - S(-1, 1)``.
+    """
+    tol = 1e-3
+    try:
+        truth = {(dy, dx): _axial_score(q, k, dy, dx) for dy in (-1, 1) for dx in (-1, 1)}
+    except Exception as err:  # noqa: BLE001
+        return _fail(f"q and k must be (1, head_dim) tensors: {type(err).__name__}: {err}")
+    want_c = truth[1, 1] + truth[-1, -1] - truth[1, -1] - truth[-1, 1]
+    close = lambda a, b: abs(float(a) - float(b)) < tol  # noqa: E731
+    if abs(float(contrast)) > tol:
+        return _fail(
+            f"the contrast must vanish (up to rounding), you report {float(contrast):.4f}: "
+            "S = f(dy) + g(dx) makes every term cancel. Check the four offsets and signs"
+        )
+    if close(s_diag, truth[1, -1]) and close(s_anti, truth[1, 1]) and not close(s_diag, s_anti):
+        return _fail("S(1, 1) and S(1, -1) are swapped")
+    if (
+        close(s_diag, truth[-1, -1])
+        and close(s_anti, truth[-1, 1])
+        and not close(s_diag, truth[1, 1])
+    ):
+        return _fail(
+            "you computed S(-1, -1) and S(-1, 1): the offset is the key's position minus "
+            "the query's; put the query at (0, 0) and the key at (dy, dx)"
+        )
+    if not (close(s_diag, truth[1, 1]) and close(s_anti, truth[1, -1])):
+        ones = torch.ones_like(q)
+        if close(s_diag, _axial_score(ones, ones, 1, 1)):
+            return _fail("these are the scores of q = k = ones, not of your q and k")
+        return _fail(
+            f"S(1, 1) = {truth[1, 1]:.4f} and S(1, -1) = {truth[1, -1]:.4f} for your q, k; "
+            f"you report {float(s_diag):.4f} and {float(s_anti):.4f}"
+        )
+    return CheckResult(
+        True,
+        f"S(1, 1) = {truth[1, 1]:.3f}, S(1, -1) = {truth[1, -1]:.3f}, contrast "
+        f"{want_c:.1e}: a preferred diagonal, but no interaction between the axes",
+    )
+
+
+# ------------------------------------------------------------- bfloat16 answers
+
+
+def check_bf16_answers(largest_exact: int, spacing: float, stored: float) -> CheckResult:
+    """Answers of the bfloat16 exercise.
+
+    Args:
+        largest_exact: the largest ``N`` with every integer ``0 .. N`` exact in bfloat16.
+        spacing: the gap between neighbouring bfloat16 numbers near 100 000.
+        stored: the bfloat16 value that 100 000 becomes.
+    """
+    as_bf16 = lambda v: torch.tensor(float(v), dtype=torch.bfloat16).item()  # noqa: E731
+    want_n = next(v for v in range(1, 1000) if as_bf16(v) != v) - 1
+    want_gap = torch.finfo(torch.bfloat16).eps * 2.0**16
+    want_stored = as_bf16(100_000)
+    problems = []
+    if int(largest_exact) != want_n:
+        hint = {
+            128: "8 significant bits means 2^8 = 256: the leading bit is implicit, so 7 "
+            "stored bits still give 8 significant ones",
+            255: "256 = 2^8 is exact too (a power of two); 257 is the first integer lost",
+            257: "257 needs 9 significant bits; it rounds to 256 or 258",
+        }.get(int(largest_exact), f"every integer up to {want_n} is exact, {want_n + 1} is not")
+        problems.append(hint)
+    if not math.isclose(float(spacing), want_gap):
+        hint = {
+            256.0: "100 000 lies between 2^16 and 2^17, where the gap is 2^(16-7) = 512, "
+            "not 2^(15-7)",
+            1024.0: "the gap between 2^16 and 2^17 is 2^(16-7) = 512: 7 bits after the leading one",
+        }.get(float(spacing), f"the gap near 100 000 is {want_gap:.0f}")
+        problems.append(hint)
+    if not math.isclose(float(stored), want_stored):
+        hint = (
+            "100 000 is not a multiple of 512, so bfloat16 cannot hold it"
+            if math.isclose(float(stored), 100_000)
+            else f"100 000 rounds to the nearest multiple of 512, {want_stored:.0f}"
+        )
+        problems.append(hint)
+    if problems:
+        return _fail("; ".join(problems))
+    return CheckResult(
+        True, f"N = {want_n}, gap {want_gap:.0f}, 100000 stored as {want_stored:.0f}"
     )
