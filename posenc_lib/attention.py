@@ -5,7 +5,7 @@ One layer serves every chapter: the positional scheme is a single argument.
 - ``"none"``, ``"sinusoidal"``, ``"learned"``: plain attention. The absolute schemes add
   their table to the token embeddings (in :class:`~posenc_lib.model.TinyTransformer`),
   so attention itself sees no positions.
-- ``"rope"``: queries and keys are rotated (:class:`~posenc_lib.rope.RotaryEmbedding`).
+- ``"rope"``: queries and keys are rotated (:class:`~posenc_lib.rope_module.RotaryEmbedding`).
 - ``"alibi"``, ``"t5"``: an additive bias ``B`` on the logits,
   ``softmax(Q K^T / sqrt(d_k) + B) V``.
 - ``"shaw"``: learned relative embeddings for keys and values (Shaw et al., 2018),
@@ -93,7 +93,7 @@ class MultiHeadAttention(nn.Module):
     Args:
         d_model: width of the token vectors; must be divisible by ``num_heads``.
         num_heads: number of query heads.
-        position: one of :data:`POSITION_SCHEMES`.
+        position: one of :data:`~posenc_lib.attention_ops.POSITION_SCHEMES`.
         causal: mask future keys (decoder), a bool. The T5 buckets are bidirectional when
             False.
         num_kv_heads: number of key/value heads (grouped-query attention, Ainslie et al.,
@@ -103,7 +103,7 @@ class MultiHeadAttention(nn.Module):
             cache stores only ``num_kv_heads`` heads. ALiBi slopes and T5 columns stay one
             per *query* head.
         rope_base, rope_scaling, rope_layout: options of
-            :class:`~posenc_lib.rope.RotaryEmbedding`. The rotation goes through
+            :class:`~posenc_lib.rope_module.RotaryEmbedding`. The rotation goes through
             :func:`~posenc_lib.rope_triton.apply_rope_fast` (the fused Triton kernel on a
             GPU, :func:`~posenc_lib.rope.apply_rope` elsewhere).
         shaw_max_distance: clipping distance ``k`` of Shaw et al.

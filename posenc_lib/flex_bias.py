@@ -172,7 +172,7 @@ def materialised_bias(
         q, rel_table, scale: ``(batch, heads, q_len, head_dim)`` queries, ``(2K + 1,
             head_dim)`` table and logit scale (needed for ``"shaw"``).
         causal, bidirectional, max_distance: as in :func:`attention_with_bias`.
-        offset: position of the first query; default 0 (as :func:`posenc_lib.alibi_bias`;
+        offset: position of the first query; default 0 (as :func:`~posenc_lib.alibi.alibi_bias`;
             :func:`attention_with_bias` passes ``kv_len - q_len`` by default).
 
     Returns:

@@ -26,7 +26,7 @@ def alibi_score_mod(slopes: torch.Tensor, *, causal: bool = True, offset: int = 
         slopes: ``(heads,)`` slopes ``m_h`` (e.g. :func:`posenc_lib.alibi.alibi_slopes`);
             one per head of the queries it is used with.
         causal: ``score - m_h (i - j)``, to be paired with a causal mask (a FlexAttention
-            ``block_mask``, as :func:`attention_with_bias` does, which also skips the fully
+            ``block_mask``, as :func:`~posenc_lib.flex_bias.attention_with_bias` does, which also skips the fully
             masked blocks); ``False``: ``score - m_h |i - j|``, no mask.
         offset: position of the first query (``kv_len - q_len`` when the queries are the
             last tokens, as in decoding); default 0.

@@ -62,7 +62,7 @@ def test_every_chapter_has_exercises_and_a_summary():
 def test_widget_cells_are_not_executed_by_the_build():
     """ipywidgets need a live kernel; executed headless they can hang the build (seen:
     a 300 s stall in nbclient). Each explorer cell runs only for readers in Jupyter, and
-    the chapter gives a kernel-free counterpart (an animation or tabs)."""
+    the chapter gives a kernel-free counterpart (a browser explorer, a figure or tabs)."""
     for path in NOTEBOOKS:
         for cell in json.loads(path.read_text())["cells"]:
             if cell["cell_type"] == "code" and "ipywidgets" in "".join(cell["source"]):

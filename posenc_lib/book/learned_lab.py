@@ -55,7 +55,7 @@ __all__ = [
     "FULL_RESULTS",
 ]
 
-#: The schemes compared, in plotting order: the trivial baseline first.
+#: The schemes compared, in plotting order (the trivial baseline first).
 SCHEMES = ("none", "sinusoidal", "learned", "rope")
 #: The training-length distributions.
 DISTRIBUTIONS = ("uniform", "long_tail")
@@ -98,9 +98,9 @@ class LearnedLabConfig:
         check_int("steps", self.steps, minimum=1)
 
 
-#: The CI configuration: 4 schemes x 2 distributions x 1 seed.
+#: The CI configuration, 4 schemes x 2 distributions x 1 seed.
 SMALL = LearnedLabConfig()
-#: The stored configuration: the same runs with three seeds.
+#: The stored configuration, the same runs with three seeds.
 FULL = LearnedLabConfig(name="full", seeds=(0, 1, 2))
 
 

@@ -34,7 +34,8 @@ OKABE_ITO = {
 }
 
 _C = OKABE_ITO
-#: One look per scheme, shared by every chapter: ``ax.plot(x, y, **SCHEME_STYLE["rope"])``.
+#: One look per scheme, shared by every chapter, as in
+#: ``ax.plot(x, y, **SCHEME_STYLE["rope"])``.
 #: Eight colours cannot separate sixteen schemes, so markers and line styles do the rest;
 #: schemes compared in the same figure differ in colour *and* marker.
 SCHEME_STYLE: dict[str, dict[str, str]] = {
