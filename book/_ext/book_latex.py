@@ -67,6 +67,9 @@ def _config_inited(app: Sphinx, config: Config) -> None:
     elements["preamble"] = _JB_PREAMBLE.sub("\n", elements.get("preamble", "")) + PREAMBLE
     # Sphinx's default for xelatex (FreeSerif, FreeSans, FreeMono: fonts-freefont-otf).
     elements.setdefault("sphinxsetup", "verbatimwrapslines=true, verbatimforcewraps=true")
+    # Figures stay where they are (float package, [H]): a solution's figure sits inside
+    # its admonition box, where a floating figure is a LaTeX error.
+    elements.setdefault("figure_align", "H")
     config["latex_elements"] = elements
 
 
