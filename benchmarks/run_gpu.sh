@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-command GPU run: kernel tests on CUDA, every benchmark, figures.
-#   bash benchmarks/run_gpu.sh [all|tests|rope|tables|bias|plot]   (default: all)
+#   bash benchmarks/run_gpu.sh [all|tests|eager|rope|tables|bias|plot]   (default: all)
 # Steps exist so that each fits a 10-minute limit: run "tests", "rope", "tables", "bias",
 # "plot" in turn; the benchmark steps merge into one file, benchmarks/results/cuda-<date>.json.
 # PYTHON=/path/to/python picks the interpreter. Needs torch with CUDA, triton,
@@ -13,6 +13,9 @@ STEP=${1:-all}
 "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name())"
 if [[ $STEP == all || $STEP == tests ]]; then
   "$PY" -m pytest -q -p no:cacheprovider tests/test_rope_triton.py tests/test_flex_bias.py
+fi
+if [[ $STEP == all || $STEP == eager ]]; then
+  "$PY" benchmarks/cuda_eager_check.py
 fi
 if [[ $STEP == all || $STEP == rope ]]; then
   "$PY" benchmarks/run_all.py --device cuda --only rope --tune --merge --min-time 0.15
