@@ -1,6 +1,7 @@
 """Support code for the book's chapters, kept apart from the encodings a user imports.
 
 - :mod:`~posenc_lib.book.plotting`: the figure style of every chapter.
+- :mod:`~posenc_lib.book.display`: printing wrapped to the code column, library source.
 - :mod:`~posenc_lib.book.data`: the synthetic tasks and the text of the labs.
 - :mod:`~posenc_lib.book.training`: the one training loop and the storage of results.
 - :mod:`~posenc_lib.book.learned_lab`: chapter 3's controlled experiment.
@@ -14,4 +15,4 @@
 Import what a chapter needs, e.g. ``from posenc_lib.book import plotting``.
 """
 
-from . import data, exercises, experiments, plotting  # noqa: F401
+from . import data, display, exercises, experiments, plotting  # noqa: F401
