@@ -20,7 +20,8 @@ def show(*parts) -> None:
 
 
 def python_block(code: str):
-    """``code`` as a Markdown ```` ```python ```` block, rendered highlighted by the book.
+    """``code`` as a fenced Markdown code block (language python), which the book
+    renders highlighted.
 
     (IPython's ``Code`` object is typeset as math in the PDF; Markdown is not.)
     """
