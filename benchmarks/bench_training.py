@@ -2,6 +2,12 @@
 optimiser step (forward, backward, AdamW) and the ratio to the same model with no
 position scheme ("none").
 
+A control separates the method's cost from the code's: "none-unfused" is the same
+no-position model with scaled_dot_product_attention forced onto its math backend (scores,
+softmax and weights materialised). Shaw needs the weights for its value term and T5 a
+bias with a gradient, so no fused kernel serves them; "none-unfused" is the floor for
+both, and ``ratio_to_unfused`` says how far above it each scheme is.
+
 The model is the chapters' TinyTransformer at the issue's reference size (d_model 128,
 4 layers, 4 heads, L 256, batch 16) or the lab's own size (``--lab``: the FULL
 configuration of posenc_lib.book.training). Schemes are timed round-robin so background
@@ -16,8 +22,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 try:
     from . import common
@@ -29,7 +37,9 @@ from posenc_lib.book import training
 SCHEMES = ("none", "sinusoidal", "learned", "shaw", "t5", "alibi", "rope")
 
 
-def make_step(scheme: str, *, d_model, num_heads, num_layers, seq_len, batch, device):
+def make_step(
+    scheme: str, *, d_model, num_heads, num_layers, seq_len, batch, device, unfused=False
+):
     cfg = training.LabConfig(
         train_len=seq_len, d_model=d_model, num_heads=num_heads, num_layers=num_layers
     )
@@ -40,9 +50,10 @@ def make_step(scheme: str, *, d_model, num_heads, num_layers, seq_len, batch, de
     y = torch.randint(0, 100, (batch, seq_len), generator=gen).to(device)
 
     def step():
-        loss = training._masked_loss(model(x), y, None)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        with sdpa_kernel(SDPBackend.MATH) if unfused else contextlib.nullcontext():
+            loss = training._masked_loss(model(x), y, None)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
         opt.step()
 
     return step
@@ -65,9 +76,11 @@ def run(
     if quick:
         size.update(num_layers=1, seq_len=64, batch=4)
     fns = {s: make_step(s, device=device, **size) for s in SCHEMES}
+    fns["none-unfused"] = make_step("none", device=device, unfused=True, **size)
     times = common.time_many(fns, device=device, rounds=3, min_time=min_time)
     tokens = size["batch"] * size["seq_len"]
     base = times["none"]["min_s"]
+    unfused = times["none-unfused"]["min_s"]
     records = [
         {
             "scheme": s,
@@ -77,6 +90,7 @@ def run(
             "reps": t["reps"],
             "tokens_per_s": tokens / t["min_s"],
             "ratio_to_none": t["min_s"] / base,
+            "ratio_to_unfused": t["min_s"] / unfused,
         }
         for s, t in times.items()
     ]
@@ -93,9 +107,12 @@ def main(argv=None):
     if torch.device(args.device).type == "cpu":
         torch.set_num_threads(args.threads)
     res = run(args.device, quick=args.quick, lab=args.lab, min_time=0.2 if args.quick else 1.0)
-    print(f"{'scheme':>11} {'tokens/s':>10} {'x none':>7}")
+    print(f"{'scheme':>12} {'tokens/s':>10} {'x none':>7} {'x unfused':>9}")
     for r in res["records"]:
-        print(f"{r['scheme']:>11} {r['tokens_per_s']:>10.0f} {r['ratio_to_none']:>7.2f}")
+        print(
+            f"{r['scheme']:>12} {r['tokens_per_s']:>10.0f} {r['ratio_to_none']:>7.2f} "
+            f"{r['ratio_to_unfused']:>9.2f}"
+        )
     return res
 
 

@@ -25,10 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_bias_attention  # noqa: E402
 import bench_rope  # noqa: E402
 import bench_tables  # noqa: E402
+import bench_training  # noqa: E402
 import common  # noqa: E402
 import torch  # noqa: E402
 
-BENCHES = {"rope": bench_rope, "tables": bench_tables, "bias_attention": bench_bias_attention}
+BENCHES = {
+    "rope": bench_rope,
+    "tables": bench_tables,
+    "bias_attention": bench_bias_attention,
+    "training": bench_training,
+}
 
 
 def main(argv=None) -> Path:
@@ -108,6 +114,12 @@ def main(argv=None) -> Path:
             f"{tg['min_copy_fraction_16k_fp32']}; noisy cases {tg['noisy_cases']} of "
             f"{tg['cases']}"
         )
+    if "training" in results:
+        for r in results["training"]["records"]:
+            print(
+                f"training {r['scheme']:>12}: {r['ratio_to_none']:.2f}x none, "
+                f"{r['ratio_to_unfused']:.2f}x none-unfused"
+            )
     print(f"saved {out} ({results['wall_s']:.0f} s)")
     return out
 

@@ -293,15 +293,18 @@ class MultiHeadAttention(nn.Module):
 
     def _shaw_attention(self, q, k, v, offset: int, p_drop: float, keep=None) -> torch.Tensor:
         q_len, k_len = q.shape[-2], k.shape[-2]
-        scores = q @ k.transpose(-2, -1) + self.shaw.key_bias(q, q_len, k_len, offset=offset)
-        scores = scores / math.sqrt(self.head_dim)
+        # Both logit terms are linear in q: scaling q once saves a pass over the scores.
+        # In-place updates are safe, none of these ops needs its output for backward.
+        q = q / math.sqrt(self.head_dim)
+        scores = q @ k.transpose(-2, -1)
+        scores += self.shaw.key_bias(q, q_len, k_len, offset=offset)
         allowed = causal_mask(q_len, k_len, offset=offset, device=q.device) if self.causal else None
         if keep is not None:
             allowed = keep if allowed is None else allowed & keep
         dead = None
         if allowed is not None:
             dead = ~allowed.any(-1, keepdim=True)  # rows that see no key: output zeros
-            scores = scores.masked_fill(~(allowed | dead), float("-inf"))
+            scores.masked_fill_(~(allowed | dead), float("-inf"))
         weights = F.dropout(scores.softmax(dim=-1), p=p_drop)
         if dead is not None:
             weights = weights.masked_fill(dead, 0.0)

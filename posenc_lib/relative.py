@@ -176,14 +176,36 @@ class ShawRelativePosition(nn.Module):
         check_tensor("q", q, ndim=4, floating=True)
         if q.shape[2] != q_len:
             raise ValueError(f"q_len={q_len} does not match q.shape[2]={q.shape[2]}")
-        return shaw_key_logits(q, self.key_embeddings(q_len, k_len, offset=offset).to(q.device))
+        # q_i . a^K_ij has only 2k + 1 distinct values per query, q_i . w_r: compute those,
+        # then pick row clip(j - i) + k per pair. Same numbers as shaw_key_logits with the
+        # gathered (q_len, k_len, head_dim) table, without building it.
+        per_row = q @ self.key_table.weight.to(device=q.device, dtype=q.dtype).T
+        rows = self.indices(q_len, k_len, offset=offset).to(q.device)
+        return per_row.gather(-1, rows.expand(*q.shape[:2], q_len, k_len))
 
     def value_term(
         self, attn_weights: torch.Tensor, q_len: int, k_len: int, offset: int = 0
     ) -> torch.Tensor:
-        """``sum_j alpha_ij a^V_ij``, ``(batch, heads, q_len, head_dim)``; add to ``alpha @ v``."""
-        emb = self.value_embeddings(q_len, k_len, offset=offset).to(attn_weights.device)
-        return shaw_value_term(attn_weights, emb)
+        """``sum_j alpha_ij a^V_ij``, ``(batch, heads, q_len, head_dim)``; add to ``alpha @ v``.
+
+        Computed as ``sum_r (sum_{j: row(i, j) = r} alpha_ij) w^V_r``: the weights are
+        summed per table row first (2k + 1 of them), so the gathered
+        ``(q_len, k_len, head_dim)`` table of :func:`shaw_value_term` is never built.
+        """
+        check_tensor("attn_weights", attn_weights, ndim=4, floating=True)
+        if self.value_table is None:
+            raise ValueError("this ShawRelativePosition was built with values=False")
+        if tuple(attn_weights.shape[2:]) != (q_len, k_len):
+            raise ValueError(
+                f"attn_weights must be (batch, heads, q_len={q_len}, k_len={k_len}), "
+                f"got {tuple(attn_weights.shape)}"
+            )
+        rows = self.indices(q_len, k_len, offset=offset).to(attn_weights.device)
+        rows = rows.expand(attn_weights.shape)
+        per_row = attn_weights.new_zeros(*attn_weights.shape[:3], self.value_table.num_embeddings)
+        per_row = per_row.scatter_add(-1, rows, attn_weights)
+        table = self.value_table.weight.to(device=attn_weights.device, dtype=attn_weights.dtype)
+        return per_row @ table
 
     def extra_repr(self) -> str:
         return (

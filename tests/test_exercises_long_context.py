@@ -21,8 +21,10 @@ def _right(d, b, n):
     "fn, match",
     [
         (lambda d, b, n: sum(b ** (2 * i / d) < n for i in range(d // 2)), "2\\*pi/theta"),
-        (lambda d, b, n: sum(2 * math.pi * b ** (i / d) < n for i in range(d // 2)),
-         "base\\*\\*\\(-2i/d\\)"),
+        (
+            lambda d, b, n: sum(2 * math.pi * b ** (i / d) < n for i in range(d // 2)),
+            "base\\*\\*\\(-2i/d\\)",
+        ),
         (lambda d, b, n: d // 2 - _right(d, b, n), "do NOT complete"),
         (lambda d, b, n: 1 / 0, "ZeroDivisionError"),
     ],
@@ -51,10 +53,13 @@ def test_dynamic_factor():
 
 def test_short_input_methods():
     L = 64
-    scalings = {m: scaling_dict(m, factor=4, original_len=L)
-                for m in ("linear", "ntk", "dynamic", "yarn", "llama3")}
-    want = lc.methods_changing_short_inputs(32, base=10_000.0, train_len=L, factor=4,
-                                            scalings=scalings)
+    scalings = {
+        m: scaling_dict(m, factor=4, original_len=L)
+        for m in ("linear", "ntk", "dynamic", "yarn", "llama3")
+    }
+    want = lc.methods_changing_short_inputs(
+        32, base=10_000.0, train_len=L, factor=4, scalings=scalings
+    )
     assert want == {"linear", "ntk", "yarn", "llama3"}
     kw = dict(head_dim=32, base=10_000.0, train_len=L, factor=4, scalings=scalings)
     assert lc.check_short_input_methods(want, **kw)

@@ -77,15 +77,15 @@ def test_dynamic_one_pass_differs_from_per_prefix():
 
 
 def test_extension_records():
-    recs = le.run_context_extension(TINY, methods=("none", "yarn", "yarn_no_temp"),
-                                    device="cpu")
+    recs = le.run_context_extension(TINY, methods=("none", "yarn", "yarn_no_temp"), device="cpu")
     ext = [r for r in recs if r["task"] == "context_extension"]
     stages = {(r["method"], r["stage"]) for r in ext}
     assert ("none", "control_at_L") in stages and ("none", "trained_long") in stages
     assert ("yarn", "finetuned") in stages and ("yarn_no_temp", "finetuned") not in stages
     assert all(math.isfinite(r["ppl"]) for r in ext)
-    base = [r for r in ext if r["method"] == "none" and r["stage"] == "none"
-            and r["eval_len"] == 16]
+    base = [
+        r for r in ext if r["method"] == "none" and r["stage"] == "none" and r["eval_len"] == 16
+    ]
     assert base[0]["nll_window"] is not None
     dyn = [r for r in recs if r["task"] == "dynamic_modes"]
     assert {r["mode"] for r in dyn} == {"one_pass", "per_prefix", "kv_cache"}

@@ -49,7 +49,9 @@ def test_windowed_sliding_equals_full_pass_before_the_window():
     assert slide.shape == full.shape == (2, 32)
     torch.testing.assert_close(slide[:, :8], full[:, :8])
     assert not torch.allclose(slide[:, 8:], full[:, 8:]), "past the window contexts differ"
-    torch.testing.assert_close(lab_lm.windowed_sliding_nll(model, text, 8, 8), lab_lm.token_nll(model, text, 8))
+    torch.testing.assert_close(
+        lab_lm.windowed_sliding_nll(model, text, 8, 8), lab_lm.token_nll(model, text, 8)
+    )
 
 
 def test_token_nll_and_window_agree_at_the_window_length():

@@ -22,8 +22,9 @@ TINY = tr.LabConfig(
 def test_repeated_block_targets_come_from_the_first_copy(distance):
     g = torch.Generator().manual_seed(0)
     F_, K, B = 5, 6, 3
-    x, y, m = repeated_block_batch(batch_size=8, seq_len=32, fillers=F_, keys=K, block=B,
-                                   generator=g, distance=distance)
+    x, y, m = repeated_block_batch(
+        batch_size=8, seq_len=32, fillers=F_, keys=K, block=B, generator=g, distance=distance
+    )
     assert m.sum(1).eq(B).all()
     for row in range(8):
         markers = (x[row] == F_).nonzero().flatten().tolist()
@@ -44,8 +45,9 @@ def test_repeated_block_rejects_bad_input():
     with pytest.raises(ValueError, match="block must be <= keys"):
         repeated_block_batch(batch_size=1, seq_len=32, fillers=2, keys=2, block=3, generator=g)
     with pytest.raises(ValueError, match="distance must be <="):
-        repeated_block_batch(batch_size=1, seq_len=32, fillers=2, keys=4, block=3, generator=g,
-                             distance=29)
+        repeated_block_batch(
+            batch_size=1, seq_len=32, fillers=2, keys=4, block=3, generator=g, distance=29
+        )
     with pytest.raises(ValueError, match="seq_len must be >="):
         repeated_block_batch(batch_size=1, seq_len=5, fillers=2, keys=4, block=3, generator=g)
 

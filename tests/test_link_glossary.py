@@ -60,8 +60,13 @@ def _md(text: str, **meta) -> dict:
 
 
 def _code(text: str) -> dict:
-    return {"cell_type": "code", "metadata": {}, "source": text, "outputs": [],
-            "execution_count": None}
+    return {
+        "cell_type": "code",
+        "metadata": {},
+        "source": text,
+        "outputs": [],
+        "execution_count": None,
+    }
 
 
 def _nb(*cells: dict) -> dict:
@@ -76,8 +81,11 @@ def test_read_glossary_groups_aliases(tmp_path):
     path = tmp_path / "g.md"
     path.write_text(GLOSSARY, encoding="utf-8")
     entries = lg.read_glossary(path)
-    assert [e.terms for e in entries][:3] == [("KV cache",), ("M-RoPE",),
-                                               ("NTK-aware scaling", "NTK scaling")]
+    assert [e.terms for e in entries][:3] == [
+        ("KV cache",),
+        ("M-RoPE",),
+        ("NTK-aware scaling", "NTK scaling"),
+    ]
     assert len(entries) == 8
 
 
@@ -202,11 +210,28 @@ def test_cli_check_write_and_idempotence(tmp_path, capsys):
 # --- The book's glossary ---
 
 REQUIRED = [
-    "YaRN", "NTK-aware scaling", "Dynamic NTK", "Position interpolation", "Llama 3 scaling",
-    "Half layout", "Interleaved layout", "RoPE layout", "KV cache", "Roofline model",
-    "FlexAttention", "M-RoPE", "ALiBi", "T5 buckets", "Shaw clipping", "rel_shift",
-    "Attention sink", "Length extrapolation", "Attention dilution", "Sliding window",
-    "NoPE", "xPos",
+    "YaRN",
+    "NTK-aware scaling",
+    "Dynamic NTK",
+    "Position interpolation",
+    "Llama 3 scaling",
+    "Half layout",
+    "Interleaved layout",
+    "RoPE layout",
+    "KV cache",
+    "Roofline model",
+    "FlexAttention",
+    "M-RoPE",
+    "ALiBi",
+    "T5 buckets",
+    "Shaw clipping",
+    "rel_shift",
+    "Attention sink",
+    "Length extrapolation",
+    "Attention dilution",
+    "Sliding window",
+    "NoPE",
+    "xPos",
 ]
 
 
@@ -223,8 +248,9 @@ def test_book_glossary_citations_and_chapter_links_exist():
     text = lg.GLOSSARY.read_text(encoding="utf-8")
     bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
     keys = set(re.findall(r"^@\w+\{([^,]+),", bib, re.M))
-    cited = {k.strip() for group in re.findall(r"\{cite:[pt]\}`([^`]+)`", text)
-             for k in group.split(",")}
+    cited = {
+        k.strip() for group in re.findall(r"\{cite:[pt]\}`([^`]+)`", text) for k in group.split(",")
+    }
     assert cited and cited <= keys, cited - keys
     body = text.split("```{glossary}", 1)[1]
     blocks = [b for b in re.split(r"\n\s*\n", body) if b.strip() and b[0].isalpha()]

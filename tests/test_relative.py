@@ -186,3 +186,40 @@ def test_transformer_xl_module_equals_function(device):
     assert_close(mod(q, k, offset=2), expected, atol=1e-5, rtol=1e-5)
     # R_{i-j}: the diagonal i = j (offset 2: column = row + 2) encodes distance 0
     assert_close(r[0, 2], pe.sinusoidal_encoding(1, 8, layout="concat", device=device)[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    q_len=st.integers(1, 9),
+    k_len=st.integers(1, 9),
+    offset=st.integers(-3, 6),
+    max_distance=st.integers(0, 4),
+)
+def test_shaw_compact_terms_equal_the_literal_gathered_table(q_len, k_len, offset, max_distance):
+    """key_bias / value_term never build the (q_len, k_len, d) table; values and gradients
+    must equal the literal form (shaw_key_logits / shaw_value_term on the gathered rows)."""
+    torch.manual_seed(q_len * 100 + k_len * 10 + max_distance)
+    rel = pe.ShawRelativePosition(5, max_distance=max_distance, init_std=1.0).double()
+    q = torch.randn(2, 3, q_len, 5, dtype=torch.float64, requires_grad=True)
+    alpha = torch.rand(2, 3, q_len, k_len, dtype=torch.float64, requires_grad=True)
+    params = [q, alpha, rel.key_table.weight, rel.value_table.weight]
+
+    compact = (
+        rel.key_bias(q, q_len, k_len, offset=offset),
+        rel.value_term(alpha, q_len, k_len, offset=offset),
+    )
+    literal = (
+        pe.shaw_key_logits(q, rel.key_embeddings(q_len, k_len, offset=offset)),
+        (pe.shaw_value_term(alpha, rel.value_embeddings(q_len, k_len, offset=offset))),
+    )
+    for a, b in zip(compact, literal, strict=True):
+        assert_close(a, b, rtol=1e-12, atol=1e-12)
+    w = [torch.randn_like(t) for t in compact]
+    g_compact = torch.autograd.grad(
+        sum((t * u).sum() for t, u in zip(compact, w, strict=True)), params
+    )
+    g_literal = torch.autograd.grad(
+        sum((t * u).sum() for t, u in zip(literal, w, strict=True)), params
+    )
+    for a, b in zip(g_compact, g_literal, strict=True):
+        assert_close(a, b, rtol=1e-12, atol=1e-12)

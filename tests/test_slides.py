@@ -97,8 +97,13 @@ def book(tmp_path: Path) -> dict[str, Path]:
     for rel in make_slides.REVEAL_FILES:
         (reveal / rel).parent.mkdir(parents=True, exist_ok=True)
         (reveal / rel).write_text(f"/* {rel} */\n", encoding="utf-8")
-    return {"executed": executed, "toc": toc, "outlines": outlines, "reveal": reveal,
-            "out": tmp_path / "out"}
+    return {
+        "executed": executed,
+        "toc": toc,
+        "outlines": outlines,
+        "reveal": reveal,
+        "out": tmp_path / "out",
+    }
 
 
 def _build(book: dict[str, Path], **kw) -> list[Path]:
@@ -148,10 +153,21 @@ def test_missing_figure_is_an_error_naming_it(book):
     )
     with pytest.raises(make_slides.SlideError, match="fig-renamed, fig-typo"):
         _build(book)
-    assert make_slides.main(
-        ["--executed", str(book["executed"]), "--out", str(book["out"]),
-         "--outlines", str(book["outlines"]), "--reveal", str(book["reveal"])]
-    ) == 1
+    assert (
+        make_slides.main(
+            [
+                "--executed",
+                str(book["executed"]),
+                "--out",
+                str(book["out"]),
+                "--outlines",
+                str(book["outlines"]),
+                "--reveal",
+                str(book["reveal"]),
+            ]
+        )
+        == 1
+    )
 
 
 def test_outline_must_name_the_part_of_the_toc(book):
@@ -185,6 +201,7 @@ def test_duplicate_label_across_notebooks_is_an_error(book):
 
 # --- The real outlines against the real chapters (source notebooks, no execution) ---
 
+
 def _source_labels() -> set[str]:
     labels = set()
     for path in (ROOT / "notebooks").glob("*.ipynb"):
@@ -204,8 +221,9 @@ OUTLINES = sorted((ROOT / "slides").glob("part-*.yml"))
 
 def test_every_part_of_the_book_has_an_outline():
     parts = make_slides.toc_parts()
-    with_notebooks = [i for i, p in enumerate(parts, 1)
-                      if any(c.startswith("notebooks/") for c in p["chapters"])]
+    with_notebooks = [
+        i for i, p in enumerate(parts, 1) if any(c.startswith("notebooks/") for c in p["chapters"])
+    ]
     assert [int(p.stem.split("-")[1]) for p in OUTLINES] == with_notebooks
 
 

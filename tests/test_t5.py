@@ -141,3 +141,25 @@ def test_bias_module_unidirectional_and_checks():
     )  # every future key uses bucket 0
     with pytest.raises(ValueError, match="num_heads must be >= 1"):
         pe.T5RelativePositionBias(0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    q_len=st.integers(0, 12),
+    k_len=st.integers(0, 140),
+    offset=st.integers(-4, 140),
+    bidirectional=st.booleans(),
+)
+def test_bias_from_diagonals_equals_the_per_pair_lookup(q_len, k_len, offset, bidirectional):
+    """forward() looks the table up once per distance; it must equal looking up the bucket
+    of every (i, j) pair, in value and in gradient."""
+    torch.manual_seed(q_len + k_len)
+    t5 = pe.T5RelativePositionBias(3, bidirectional=bidirectional).double()
+    fast = t5(q_len, k_len, offset=offset)
+    slow = t5.embedding(t5.buckets(q_len, k_len, offset=offset)).permute(2, 0, 1)
+    assert fast.shape == (3, q_len, k_len)
+    assert torch.equal(fast, slow)
+    w = torch.randn_like(fast)
+    (g_fast,) = torch.autograd.grad((fast * w).sum(), t5.embedding.weight)
+    (g_slow,) = torch.autograd.grad((slow * w).sum(), t5.embedding.weight)
+    assert_close(g_fast, g_slow, rtol=1e-12, atol=1e-12)

@@ -15,8 +15,11 @@ def show(*parts) -> None:
     """``print(*parts)``, with every line longer than :data:`WIDTH` wrapped."""
     text = " ".join(map(str, parts))
     lines = text.split("\n")
-    print("\n".join(ln if len(ln) <= WIDTH else fill(ln, WIDTH, subsequent_indent="  ")
-                    for ln in lines))
+    print(
+        "\n".join(
+            ln if len(ln) <= WIDTH else fill(ln, WIDTH, subsequent_indent="  ") for ln in lines
+        )
+    )
 
 
 def python_block(code: str):

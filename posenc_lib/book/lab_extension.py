@@ -42,8 +42,7 @@ EXTENSION_METHODS = ("none", "linear", "ntk", "dynamic", "yarn", "llama3")
 _ALL_METHODS = EXTENSION_METHODS + ("yarn_no_temp",)
 
 
-def scaling_dict(method: str, *, factor: float, original_len: int,
-                 cfg: LabConfig | None = None):
+def scaling_dict(method: str, *, factor: float, original_len: int, cfg: LabConfig | None = None):
     """The Hugging-Face-style ``rope_scaling`` dict of ``method`` (``None`` for "none").
 
     With ``cfg``, YaRN uses ``cfg.yarn_betas`` (the published 32 / 1 scaled by
@@ -53,8 +52,11 @@ def scaling_dict(method: str, *, factor: float, original_len: int,
     if method == "none":
         return None
     rope_type = "yarn" if method == "yarn_no_temp" else method
-    out = {"rope_type": rope_type, "factor": float(factor),
-           "original_max_position_embeddings": int(original_len)}
+    out = {
+        "rope_type": rope_type,
+        "factor": float(factor),
+        "original_max_position_embeddings": int(original_len),
+    }
     if method == "llama3":
         out.update(low_freq_factor=1.0, high_freq_factor=4.0)
     if rope_type == "yarn" and cfg is not None:
@@ -64,8 +66,9 @@ def scaling_dict(method: str, *, factor: float, original_len: int,
     return out
 
 
-def angle_coverage(head_dim: int, *, base: float, train_len: int, target_len: int,
-                   scaling: dict | None = None) -> torch.Tensor:
+def angle_coverage(
+    head_dim: int, *, base: float, train_len: int, target_len: int, scaling: dict | None = None
+) -> torch.Tensor:
     """Per pair, the largest angle reached at ``target_len`` with ``scaling`` divided by
     the largest angle seen in training at ``train_len`` (unscaled), both as arcs of a
     circle: a pair that turned fully in training has seen every angle (coverage 1 for
@@ -96,22 +99,31 @@ def dynamic_modes_nll(model, inputs, targets, *, start: int) -> dict:
         return F.cross_entropy(logits.float().transpose(1, 2), tgt, reduction="none")
 
     one = nll(model(x), y)[:, start:].mean()
-    prefix = torch.stack([nll(model(x[:, : t + 1])[:, -1:], y[:, t : t + 1])[:, 0]
-                          for t in range(start, n)], 1).mean()
+    prefix = torch.stack(
+        [nll(model(x[:, : t + 1])[:, -1:], y[:, t : t + 1])[:, 0] for t in range(start, n)], 1
+    ).mean()
     cache = model.new_kv_cache()
-    steps = [nll(model(x[:, t : t + 1], kv_cache=cache), y[:, t : t + 1])[:, 0]
-             for t in range(n)]
+    steps = [nll(model(x[:, t : t + 1], kv_cache=cache), y[:, t : t + 1])[:, 0] for t in range(n)]
     kv = torch.stack(steps[start:], 1).mean()
     return {"one_pass": float(one), "per_prefix": float(prefix), "kv_cache": float(kv)}
 
 
 def _record(method, stage, seed, cfg, n, nll, **extra):
     per_pos = nll.mean(0)
-    return {"task": "context_extension", "scheme": "rope", "method": method,
-            "stage": stage, "seed": seed, "train_len": cfg.train_len, "eval_len": n,
-            "nll": float(nll.mean()), "ppl": math.exp(float(nll.mean())),
-            "nll_by_position": [float(v.mean()) for v in per_pos.split(cfg.train_len // 2)],
-            "bin_width": cfg.train_len // 2, **extra}
+    return {
+        "task": "context_extension",
+        "scheme": "rope",
+        "method": method,
+        "stage": stage,
+        "seed": seed,
+        "train_len": cfg.train_len,
+        "eval_len": n,
+        "nll": float(nll.mean()),
+        "ppl": math.exp(float(nll.mean())),
+        "nll_by_position": [float(v.mean()) for v in per_pos.split(cfg.train_len // 2)],
+        "bin_width": cfg.train_len // 2,
+        **extra,
+    }
 
 
 def run_context_extension(
@@ -142,8 +154,14 @@ def run_context_extension(
     for seed in seeds:
         t0 = time.perf_counter()
         model = build_model("rope", tok.vocab_size, cfg, seed=seed, device=device)
-        train_model(model, lm_batches(L, cfg.batch_size), steps=cfg.lm_steps, lr=cfg.lr,
-                    warmup_steps=cfg.warmup_steps, seed=seed)
+        train_model(
+            model,
+            lm_batches(L, cfg.batch_size),
+            steps=cfg.lm_steps,
+            lr=cfg.lr,
+            warmup_steps=cfg.warmup_steps,
+            seed=seed,
+        )
         trained = {k: v.clone() for k, v in model.state_dict().items()}
         ent_L = attention_entropy(model, text[: cfg.entropy_windows * L].view(-1, L), last=L)
         # the free baseline: the unscaled model never reads more than L
@@ -157,9 +175,14 @@ def run_context_extension(
                 model.load_state_dict(trained)
                 model.set_rope_scaling(scaling)
                 if steps:
-                    train_model(model, lm_batches(n_ext, max(1, cfg.batch_size // s)),
-                                steps=steps, lr=cfg.finetune_lr,
-                                warmup_steps=max(1, steps // 10), seed=seed + 1)
+                    train_model(
+                        model,
+                        lm_batches(n_ext, max(1, cfg.batch_size // s)),
+                        steps=steps,
+                        lr=cfg.finetune_lr,
+                        warmup_steps=max(1, steps // 10),
+                        seed=seed + 1,
+                    )
                 for n in (L, n_ext):
                     nll = token_nll(model, text, n)
                     extra = {"scaling": scaling}
@@ -175,29 +198,61 @@ def run_context_extension(
         # spent at L without scaling; then read with a sliding window of L
         if ft_steps:
             model.load_state_dict(trained)
-            train_model(model, lm_batches(L, cfg.batch_size), steps=ft_steps,
-                        lr=cfg.finetune_lr, warmup_steps=max(1, ft_steps // 10), seed=seed + 1)
+            train_model(
+                model,
+                lm_batches(L, cfg.batch_size),
+                steps=ft_steps,
+                lr=cfg.finetune_lr,
+                warmup_steps=max(1, ft_steps // 10),
+                seed=seed + 1,
+            )
             nll = token_nll(model, text, n_ext)
             ctrl = windowed_sliding_nll(model, text, n_ext, L, stride=cfg.window_stride)
-            records.append(_record("none", "control_at_L", seed, cfg, n_ext, nll,
-                                   nll_window=float(ctrl.mean()), finetune_steps=ft_steps,
-                                   delta_beyond_window=float((nll - ctrl)[:, L:].mean())))
+            records.append(
+                _record(
+                    "none",
+                    "control_at_L",
+                    seed,
+                    cfg,
+                    n_ext,
+                    nll,
+                    nll_window=float(ctrl.mean()),
+                    finetune_steps=ft_steps,
+                    delta_beyond_window=float((nll - ctrl)[:, L:].mean()),
+                )
+            )
         # the trained-long baseline: RoPE trained at s L on the same number of characters
         model_long = build_model("rope", tok.vocab_size, cfg, seed=seed, device=device)
-        train_model(model_long, lm_batches(n_ext, max(1, cfg.batch_size // s)),
-                    steps=cfg.lm_steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, seed=seed)
+        train_model(
+            model_long,
+            lm_batches(n_ext, max(1, cfg.batch_size // s)),
+            steps=cfg.lm_steps,
+            lr=cfg.lr,
+            warmup_steps=cfg.warmup_steps,
+            seed=seed,
+        )
         for n in (L, n_ext):
-            records.append(_record("none", "trained_long", seed, cfg, n,
-                                   token_nll(model_long, text, n)))
+            records.append(
+                _record("none", "trained_long", seed, cfg, n, token_nll(model_long, text, n))
+            )
         # dynamic NTK, three evaluation modes, on the first windows of s L
         x, y = _data.lm_eval_windows(text, seq_len=n_ext, max_windows=cfg.dynamic_windows)
         for method in ("none", "dynamic"):
             model.load_state_dict(trained)
             model.set_rope_scaling(scaling_dict(method, factor=s, original_len=L, cfg=cfg))
             for mode, v in dynamic_modes_nll(model, x, y, start=L).items():
-                records.append({"task": "dynamic_modes", "method": method, "mode": mode,
-                                "seed": seed, "train_len": L, "eval_len": n_ext,
-                                "nll": v, "ppl": math.exp(v)})
+                records.append(
+                    {
+                        "task": "dynamic_modes",
+                        "method": method,
+                        "mode": mode,
+                        "seed": seed,
+                        "train_len": L,
+                        "eval_len": n_ext,
+                        "nll": v,
+                        "ppl": math.exp(v),
+                    }
+                )
         model.set_rope_scaling(None)
         if log:
             log(f"extension (language model) seed {seed}: {time.perf_counter() - t0:.1f} s")
@@ -208,12 +263,26 @@ def run_context_extension(
             for method in methods:
                 rmodel.set_rope_scaling(scaling_dict(method, factor=s, original_len=L, cfg=cfg))
                 for rec in evaluate_retrieval(rmodel, cfg, evals, window=L):
-                    records.append({"task": "ext_retrieval", "method": method, "seed": seed,
-                                    "train_len": L, **rec})
+                    records.append(
+                        {
+                            "task": "ext_retrieval",
+                            "method": method,
+                            "seed": seed,
+                            "train_len": L,
+                            **rec,
+                        }
+                    )
             rlong, _ = train_retrieval("rope", cfg, seed=seed, device=device, train_len=n_ext)
             for rec in evaluate_retrieval(rlong, cfg, evals, window=n_ext):
-                records.append({"task": "ext_retrieval", "method": "trained_long",
-                                "seed": seed, "train_len": n_ext, **rec})
+                records.append(
+                    {
+                        "task": "ext_retrieval",
+                        "method": "trained_long",
+                        "seed": seed,
+                        "train_len": n_ext,
+                        **rec,
+                    }
+                )
             if log:
                 log(f"extension (retrieval) seed {seed}: {time.perf_counter() - t0:.1f} s")
     return records

@@ -68,14 +68,17 @@ def token_nll(model, text: torch.Tensor, seq_len: int, *, batch_size: int = 32):
     out = []
     for i in range(0, x.shape[0], batch_size):
         logits = model(x[i : i + batch_size].to(device)).float()
-        nll = F.cross_entropy(logits.transpose(1, 2), y[i : i + batch_size].to(device), reduction="none")
+        nll = F.cross_entropy(
+            logits.transpose(1, 2), y[i : i + batch_size].to(device), reduction="none"
+        )
         out.append(nll.double().cpu())
     return torch.cat(out)
 
 
 @torch.no_grad()
-def sliding_window_nll(model, text: torch.Tensor, window: int, *, stride: int | None = None,
-                       batch_size: int = 16):
+def sliding_window_nll(
+    model, text: torch.Tensor, window: int, *, stride: int | None = None, batch_size: int = 16
+):
     """Loss of every target of ``text`` when the model never sees more than ``window``
     ids: windows of ``window`` moved by ``stride`` (default ``window // 4``); each target
     is scored by the first window that reaches it, so the first ``window`` targets get
@@ -110,8 +113,15 @@ def sliding_window_nll(model, text: torch.Tensor, window: int, *, stride: int | 
     return out
 
 
-def windowed_sliding_nll(model, text: torch.Tensor, seq_len: int, window: int, *,
-                         stride: int | None = None, batch_size: int = 64) -> torch.Tensor:
+def windowed_sliding_nll(
+    model,
+    text: torch.Tensor,
+    seq_len: int,
+    window: int,
+    *,
+    stride: int | None = None,
+    batch_size: int = 64,
+) -> torch.Tensor:
     """The sliding window of ``window`` run *inside* each evaluation window of
     ``seq_len`` (restarting at its start), ``(windows, seq_len)``: position ``t`` of a
     window then has the same context as in a full pass for ``t < window`` and the last
@@ -139,8 +149,9 @@ def windowed_sliding_nll(model, text: torch.Tensor, seq_len: int, window: int, *
         for i in range(0, wins.shape[0], batch_size):
             w = wins[i : i + batch_size].to(device)
             logits = model(w[:, :-1]).float()
-            parts.append(F.cross_entropy(logits.transpose(1, 2), w[:, 1:],
-                                         reduction="none").double().cpu())
+            parts.append(
+                F.cross_entropy(logits.transpose(1, 2), w[:, 1:], reduction="none").double().cpu()
+            )
     nll = torch.cat(parts).view(n_windows, len(starts), window)
     out = torch.empty(n_windows, seq_len, dtype=torch.float64)
     for j, (s, f) in enumerate(zip(starts, first, strict=True)):
@@ -235,8 +246,15 @@ def _lm_batches(cfg: LabConfig, train, seq_len: int, batch_size: int):
     return lambda g: _data.lm_batch(train, batch_size=batch_size, seq_len=seq_len, generator=g)
 
 
-def evaluate_lm(model, cfg: LabConfig, text: torch.Tensor, lengths: Iterable[int], *,
-                window: int | None = None, entropy: bool = True) -> list[dict]:
+def evaluate_lm(
+    model,
+    cfg: LabConfig,
+    text: torch.Tensor,
+    lengths: Iterable[int],
+    *,
+    window: int | None = None,
+    entropy: bool = True,
+) -> list[dict]:
     """Records of one trained model at every length of ``lengths`` on ``text``: the mean
     loss and its bins of ``L / 2`` positions; the loss of the same targets under a
     sliding window of ``window`` run inside each evaluation window
@@ -301,8 +319,13 @@ def run_lm_lab(
 
     def add(scheme, seed, model, losses, window, train_len):
         for n in lengths:
-            rec = {"task": "lm", "scheme": scheme, "seed": seed, "train_len": train_len,
-                   "final_train_loss": losses[-1] if losses else None}
+            rec = {
+                "task": "lm",
+                "scheme": scheme,
+                "seed": seed,
+                "train_len": train_len,
+                "final_train_loss": losses[-1] if losses else None,
+            }
             try:
                 rec.update(evaluate_lm(model, cfg, text, [n], window=window)[0])
             except ValueError as err:
@@ -314,9 +337,14 @@ def run_lm_lab(
         for scheme in schemes:
             t0 = time.perf_counter()
             model = build_model(scheme, tok.vocab_size, cfg, seed=seed, device=device)
-            losses = train_model(model, _lm_batches(cfg, train, L, cfg.batch_size),
-                                 steps=cfg.lm_steps, lr=cfg.lr,
-                                 warmup_steps=cfg.warmup_steps, seed=seed)
+            losses = train_model(
+                model,
+                _lm_batches(cfg, train, L, cfg.batch_size),
+                steps=cfg.lm_steps,
+                lr=cfg.lr,
+                warmup_steps=cfg.warmup_steps,
+                seed=seed,
+            )
             add(scheme, seed, model, losses, L, L)
             if scheme == "t5" and trained_long:
                 t5_clamp_untrained_buckets(model, L)
@@ -328,8 +356,13 @@ def run_lm_lab(
             n_long = L * cfg.ext_factor
             model = build_model("rope", tok.vocab_size, cfg, seed=seed, device=device)
             losses = train_model(
-                model, _lm_batches(cfg, train, n_long, max(1, cfg.batch_size // cfg.ext_factor)),
-                steps=cfg.lm_steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, seed=seed)
+                model,
+                _lm_batches(cfg, train, n_long, max(1, cfg.batch_size // cfg.ext_factor)),
+                steps=cfg.lm_steps,
+                lr=cfg.lr,
+                warmup_steps=cfg.warmup_steps,
+                seed=seed,
+            )
             add("trained_long", seed, model, losses, n_long, n_long)
             if log:
                 log(f"lm trained_long seed {seed}: {time.perf_counter() - t0:.1f} s")

@@ -21,8 +21,13 @@ import torch
 from . import data as _data
 from .training import SCHEMES, LabConfig, build_model, train_model
 
-__all__ = ["retrieval_vocab", "retrieval_distances", "retrieval_accuracy", "train_retrieval",
-           "run_retrieval_lab"]
+__all__ = [
+    "retrieval_vocab",
+    "retrieval_distances",
+    "retrieval_accuracy",
+    "train_retrieval",
+    "run_retrieval_lab",
+]
 
 
 def retrieval_vocab(cfg: LabConfig) -> int:
@@ -35,18 +40,21 @@ def retrieval_distances(cfg: LabConfig, seq_len: int | None = None) -> list[int]
     ``seq_len`` (default: the longest evaluation length)."""
     seq_len = cfg.max_eval_len if seq_len is None else seq_len
     limit = seq_len - cfg.retrieval_block - 1
-    return [int(f * cfg.train_len) for f in cfg.retrieval_distances
-            if cfg.retrieval_block + 1 <= int(f * cfg.train_len) <= limit]
+    return [
+        int(f * cfg.train_len)
+        for f in cfg.retrieval_distances
+        if cfg.retrieval_block + 1 <= int(f * cfg.train_len) <= limit
+    ]
 
 
 def _task(cfg):
-    return dict(fillers=cfg.retrieval_fillers, keys=cfg.retrieval_keys,
-                block=cfg.retrieval_block)
+    return dict(fillers=cfg.retrieval_fillers, keys=cfg.retrieval_keys, block=cfg.retrieval_block)
 
 
 @torch.no_grad()
-def retrieval_accuracy(model, inputs, targets, mask, *, window: int | None = None,
-                       batch_size: int = 32) -> float:
+def retrieval_accuracy(
+    model, inputs, targets, mask, *, window: int | None = None, batch_size: int = 32
+) -> float:
     """Accuracy on the key positions; with ``window`` the model only sees the last
     ``window`` symbols (the targets sit at the end, so they all stay in view)."""
     model.eval()
@@ -67,14 +75,20 @@ def eval_batches(cfg: LabConfig, seed: int, seq_len: int | None = None) -> dict:
     seq_len = cfg.max_eval_len if seq_len is None else seq_len
     gen = torch.Generator().manual_seed(20_000 + seed)
     return {
-        d: _data.repeated_block_batch(batch_size=cfg.retrieval_eval_batch, seq_len=seq_len,
-                                      generator=gen, distance=d, **_task(cfg))
+        d: _data.repeated_block_batch(
+            batch_size=cfg.retrieval_eval_batch,
+            seq_len=seq_len,
+            generator=gen,
+            distance=d,
+            **_task(cfg),
+        )
         for d in retrieval_distances(cfg, seq_len)
     }
 
 
-def train_retrieval(scheme: str, cfg: LabConfig, *, seed: int, device=None,
-                    train_len: int | None = None):
+def train_retrieval(
+    scheme: str, cfg: LabConfig, *, seed: int, device=None, train_len: int | None = None
+):
     """A model trained on the repeated block at ``train_len`` (default ``L``); returns
     ``(model, losses)``. Every length gets the same number of sequences per step, so the
     same number of passkeys to learn from (a passkey is one target per sequence)."""
@@ -83,9 +97,13 @@ def train_retrieval(scheme: str, cfg: LabConfig, *, seed: int, device=None,
     model = build_model(scheme, retrieval_vocab(cfg), cfg, seed=seed, device=device)
     losses = train_model(
         model,
-        lambda g: _data.repeated_block_batch(batch_size=batch, seq_len=n, generator=g,
-                                             **_task(cfg)),
-        steps=cfg.retrieval_steps, lr=cfg.lr, warmup_steps=cfg.warmup_steps, seed=seed,
+        lambda g: _data.repeated_block_batch(
+            batch_size=batch, seq_len=n, generator=g, **_task(cfg)
+        ),
+        steps=cfg.retrieval_steps,
+        lr=cfg.lr,
+        warmup_steps=cfg.warmup_steps,
+        seed=seed,
     )
     return model, losses
 
@@ -128,12 +146,20 @@ def run_retrieval_lab(
         for name, n_train in runs:
             t0 = time.perf_counter()
             scheme = "rope" if name == "trained_long" else name
-            model, losses = train_retrieval(scheme, cfg, seed=seed, device=device,
-                                            train_len=n_train)
+            model, losses = train_retrieval(
+                scheme, cfg, seed=seed, device=device, train_len=n_train
+            )
             for rec in evaluate_retrieval(model, cfg, evals, window=n_train):
-                records.append({"task": "retrieval", "scheme": name, "seed": seed,
-                                "train_len": n_train,
-                                "final_train_loss": losses[-1] if losses else None, **rec})
+                records.append(
+                    {
+                        "task": "retrieval",
+                        "scheme": name,
+                        "seed": seed,
+                        "train_len": n_train,
+                        "final_train_loss": losses[-1] if losses else None,
+                        **rec,
+                    }
+                )
             if log:
                 log(f"retrieval {name:>12} seed {seed}: {time.perf_counter() - t0:.1f} s")
     return records

@@ -36,10 +36,14 @@ def main(latex_dir: Path) -> list[str]:
 
     # Parts and chapters, in the order of _toc.yml.
     site = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    want = [(p["caption"], [c["file"] for c in p["chapters"] if c["file"] not in NOT_IN_PDF])
-            for p in site["parts"]]
-    entries = re.findall(r"\\contentsline\s*\{(part|chapter)\}\{(.*?)\}\{[^{}]*\}\{[^{}]*\}%?\n",
-                         toc.read_text(encoding="utf-8"))
+    want = [
+        (p["caption"], [c["file"] for c in p["chapters"] if c["file"] not in NOT_IN_PDF])
+        for p in site["parts"]
+    ]
+    entries = re.findall(
+        r"\\contentsline\s*\{(part|chapter)\}\{(.*?)\}\{[^{}]*\}\{[^{}]*\}%?\n",
+        toc.read_text(encoding="utf-8"),
+    )
     got, chapters = [], []
     for kind, title in entries:
         if kind == "part":
@@ -65,21 +69,26 @@ def main(latex_dir: Path) -> list[str]:
     text = log.read_text(encoding="utf-8", errors="replace")
     missing = sorted(set(re.findall(r"Missing character: There is no (\S+)", text)))
     if missing:
-        problems.append(f"{len(missing)} missing glyph(s) (text in a missing font): "
-                        f"{''.join(missing)[:80]}")
+        problems.append(
+            f"{len(missing)} missing glyph(s) (text in a missing font): {''.join(missing)[:80]}"
+        )
     overfull = [float(x) for x in re.findall(r"Overfull \\hbox \((\d+\.?\d*)pt too wide\)", text)]
     wide = [x for x in overfull if x > OVERFULL_PT]
     if wide:
-        problems.append(f"{len(wide)} line(s) or table(s) run more than {OVERFULL_PT} pt into "
-                        f"the margin (widest {max(wide):.0f} pt)")
+        problems.append(
+            f"{len(wide)} line(s) or table(s) run more than {OVERFULL_PT} pt into "
+            f"the margin (widest {max(wide):.0f} pt)"
+        )
 
     tex = (latex_dir / "book.tex").read_text(encoding="utf-8")
     has_cjk = re.search(r"[\u3400-\u4dbf\u4e00-\u9fff]", tex) is not None
     try:
-        fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True,
-                               check=True).stdout
-        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
-                              check=True).stdout
+        fonts = subprocess.run(
+            ["pdffonts", str(pdf)], capture_output=True, text=True, check=True
+        ).stdout
+        info = subprocess.run(
+            ["pdfinfo", str(pdf)], capture_output=True, text=True, check=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError) as e:
         return [*problems, f"pdffonts/pdfinfo failed (apt-get install poppler-utils): {e}"]
     if has_cjk and "BookCJK" not in fonts:
@@ -87,9 +96,11 @@ def main(latex_dir: Path) -> list[str]:
     pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
     if pages < MIN_PAGES:
         problems.append(f"only {pages} pages")
-    print(f"PDF: {pages} pages, {len(got_parts)} parts, {len(chapters)} chapters, "
-          f"{len(overfull)} overfull lines (widest {max(overfull, default=0):.0f} pt), "
-          f"CJK font {'embedded' if 'BookCJK' in fonts else 'absent'}")
+    print(
+        f"PDF: {pages} pages, {len(got_parts)} parts, {len(chapters)} chapters, "
+        f"{len(overfull)} overfull lines (widest {max(overfull, default=0):.0f} pt), "
+        f"CJK font {'embedded' if 'BookCJK' in fonts else 'absent'}"
+    )
     return problems
 
 

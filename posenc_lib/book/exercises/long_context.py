@@ -23,8 +23,9 @@ __all__ = [
 ]
 
 
-def reference_pairs_turning(head_dim: int, base: float, length: int, *,
-                            exponent: float = 2.0, two_pi: bool = True) -> int:
+def reference_pairs_turning(
+    head_dim: int, base: float, length: int, *, exponent: float = 2.0, two_pi: bool = True
+) -> int:
     """Pairs ``i`` of a RoPE head whose wavelength ``2 pi base**(2i/d)`` is below
     ``length`` (they complete a full turn within ``length`` positions)."""
     count = 0
@@ -37,8 +38,7 @@ def reference_pairs_turning(head_dim: int, base: float, length: int, *,
 def check_pairs_turning(fn: Callable[[int, float, int], int]) -> CheckResult:
     """``fn(head_dim, base, length)`` must return how many pairs turn fully within
     ``length``."""
-    cases = [(128, 500_000.0, 8192), (128, 10_000.0, 4096), (32, 10_000.0, 256),
-             (16, 10_000.0, 64)]
+    cases = [(128, 500_000.0, 8192), (128, 10_000.0, 4096), (32, 10_000.0, 256), (16, 10_000.0, 64)]
     for d, b, n in cases:
         want = reference_pairs_turning(d, b, n)
         try:
@@ -48,14 +48,20 @@ def check_pairs_turning(fn: Callable[[int, float, int], int]) -> CheckResult:
         if got == want:
             continue
         if got == reference_pairs_turning(d, b, n, two_pi=False):
-            return _fail(f"fn({d}, {b}, {n}) = {got}, expected {want}: the wavelength is "
-                         "2*pi/theta (positions per full turn), not 1/theta")
+            return _fail(
+                f"fn({d}, {b}, {n}) = {got}, expected {want}: the wavelength is "
+                "2*pi/theta (positions per full turn), not 1/theta"
+            )
         if got == reference_pairs_turning(d, b, n, exponent=1.0):
-            return _fail(f"fn({d}, {b}, {n}) = {got}, expected {want}: theta_i = "
-                         "base**(-2i/d) with i the pair index, not base**(-i/d)")
+            return _fail(
+                f"fn({d}, {b}, {n}) = {got}, expected {want}: theta_i = "
+                "base**(-2i/d) with i the pair index, not base**(-i/d)"
+            )
         if got == d // 2 - want:
-            return _fail(f"fn({d}, {b}, {n}) = {got}, expected {want}: you counted the "
-                         "pairs that do NOT complete a turn")
+            return _fail(
+                f"fn({d}, {b}, {n}) = {got}, expected {want}: you counted the "
+                "pairs that do NOT complete a turn"
+            )
         return _fail(f"fn({d}, {b}, {n}) = {got}, expected {want}")
     return CheckResult(True, f"all {len(cases)} cases agree (Llama 3: 35 of 64 pairs)")
 
@@ -71,8 +77,14 @@ def reference_dynamic_factor(factor: float, seq_len: int, original_len: int) -> 
 
 def check_dynamic_factor(fn: Callable[[float, int, int], float]) -> CheckResult:
     """``fn(factor, seq_len, original_len)`` must return dynamic NTK's effective factor."""
-    cases = [(4.0, 128, 64), (4.0, 256, 64), (1.0, 256, 64), (2.0, 64, 64), (4.0, 32, 64),
-             (8.0, 32768, 4096)]
+    cases = [
+        (4.0, 128, 64),
+        (4.0, 256, 64),
+        (1.0, 256, 64),
+        (2.0, 64, 64),
+        (4.0, 32, 64),
+        (8.0, 32768, 4096),
+    ]
     for s, m, n0 in cases:
         want = reference_dynamic_factor(s, m, n0)
         try:
@@ -82,23 +94,31 @@ def check_dynamic_factor(fn: Callable[[float, int, int], float]) -> CheckResult:
         if math.isclose(got, want, rel_tol=1e-9):
             continue
         if m <= n0 and not math.isclose(got, 1.0):
-            return _fail(f"fn({s}, {m}, {n0}) = {got}, expected 1: up to L0 dynamic NTK "
-                         "changes nothing")
+            return _fail(
+                f"fn({s}, {m}, {n0}) = {got}, expected 1: up to L0 dynamic NTK changes nothing"
+            )
         if math.isclose(got, s):
-            return _fail(f"fn({s}, {m}, {n0}) = {got}, expected {want}: that is the static "
-                         "factor; dynamic NTK recomputes it from the current length")
+            return _fail(
+                f"fn({s}, {m}, {n0}) = {got}, expected {want}: that is the static "
+                "factor; dynamic NTK recomputes it from the current length"
+            )
         if math.isclose(got, m / n0):
-            return _fail(f"fn({s}, {m}, {n0}) = {got}, expected {want}: m / L0 is the rule "
-                         "with factor = 1 only; the factor s enters as s*m/L0 - (s - 1)")
+            return _fail(
+                f"fn({s}, {m}, {n0}) = {got}, expected {want}: m / L0 is the rule "
+                "with factor = 1 only; the factor s enters as s*m/L0 - (s - 1)"
+            )
         if math.isclose(got, s * m / n0):
-            return _fail(f"fn({s}, {m}, {n0}) = {got}, expected {want}: subtract (s - 1), "
-                         "so that the factor is 1 at m = L0")
+            return _fail(
+                f"fn({s}, {m}, {n0}) = {got}, expected {want}: subtract (s - 1), "
+                "so that the factor is 1 at m = L0"
+            )
         return _fail(f"fn({s}, {m}, {n0}) = {got}, expected {want}")
     return CheckResult(True, f"all {len(cases)} cases agree")
 
 
-def methods_changing_short_inputs(head_dim: int, *, base: float, train_len: int,
-                                  factor: float, scalings: dict) -> set[str]:
+def methods_changing_short_inputs(
+    head_dim: int, *, base: float, train_len: int, factor: float, scalings: dict
+) -> set[str]:
     """The methods of ``scalings`` (name -> rope_scaling dict) that change what the model
     computes on an input of ``train_len``: other frequencies at that length, or an
     attention scaling other than 1."""
@@ -113,11 +133,19 @@ def methods_changing_short_inputs(head_dim: int, *, base: float, train_len: int,
     return out
 
 
-def check_short_input_methods(answer: Iterable[str], *, head_dim: int, base: float,
-                              train_len: int, factor: float, scalings: dict) -> CheckResult:
+def check_short_input_methods(
+    answer: Iterable[str],
+    *,
+    head_dim: int,
+    base: float,
+    train_len: int,
+    factor: float,
+    scalings: dict,
+) -> CheckResult:
     """``answer``: the names of the methods that change the model on inputs of ``L``."""
-    want = methods_changing_short_inputs(head_dim, base=base, train_len=train_len,
-                                         factor=factor, scalings=scalings)
+    want = methods_changing_short_inputs(
+        head_dim, base=base, train_len=train_len, factor=factor, scalings=scalings
+    )
     got = set(answer)
     unknown = got - set(scalings)
     if unknown:
@@ -129,8 +157,10 @@ def check_short_input_methods(answer: Iterable[str], *, head_dim: int, base: flo
         hints.append("dynamic NTK leaves every length up to L0 untouched")
     yarn = {m for m in want if m.startswith("yarn")} - got
     if yarn:
-        hints.append(f"{sorted(yarn)}: static YaRN rescales the slow pairs and multiplies "
-                     "the logits at every length, short inputs included")
+        hints.append(
+            f"{sorted(yarn)}: static YaRN rescales the slow pairs and multiplies "
+            "the logits at every length, short inputs included"
+        )
     if "llama3" in want - got:
         hints.append("Llama 3 divides its slow pairs by the factor at every length")
     if "ntk" in want - got:
