@@ -13,7 +13,7 @@ MATHJAX  := _build/web_assets/mathjax
 CHROMIUM ?= /usr/bin/chromium
 SITE     ?= _build/html
 
-.PHONY: venv book serve test test-lib test-notebooks test-book test-student test-browser lint strip student-edition run bench clean web-deps web-assets chromium pdf
+.PHONY: venv book serve test test-lib test-notebooks test-book test-student test-browser test-pdf lint strip student-edition run bench clean web-deps web-assets chromium pdf
 
 venv: $(STAMP)
 
@@ -59,8 +59,8 @@ serve:
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 ## Every test: lint, library tests, notebooks under nbval, strict book build, the site
-## in a real browser.
-test: venv lint test-lib test-notebooks test-book test-student test-browser
+## in a real browser, the PDF built and checked as a book.
+test: venv lint test-lib test-notebooks test-book test-student test-browser test-pdf
 
 lint:
 	$(BIN)/ruff check posenc_lib tests scripts benchmarks notebooks assignments book/_ext
@@ -131,6 +131,9 @@ pdf: venv web-deps
 	$(BIN)/jupyter-book build . --builder pdflatex
 	$(BIN)/python tests/browser/check_pdf.py _build/latex
 	@echo "PDF: _build/latex/book.pdf"
+
+## The PDF test is the PDF build: it fails when check_pdf.py finds a problem.
+test-pdf: pdf
 
 ## Slides, one reveal.js deck per part of the book (outlines in slides/part-N.yml), made
 ## from the figures of the executed notebooks of the book build: _build/slides/part-N.html,

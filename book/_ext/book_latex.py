@@ -18,7 +18,8 @@ builder.
   explorers) are left out.
 - Tables: Markdown tables are "auto width", which LaTeX sets in columns that never wrap
   (the errata's five-column table ran 25 cm off the page); in the PDF their columns get
-  fixed shares of the line instead, so long cells wrap.
+  fixed shares of the line instead (:func:`column_widths`), so long cells wrap and no
+  column is narrower than its longest word.
 """
 
 from __future__ import annotations
@@ -70,23 +71,70 @@ def _config_inited(app: Sphinx, config: Config) -> None:
     # Figures stay where they are (float package, [H]): a solution's figure sits inside
     # its admonition box, where a floating figure is a LaTeX error.
     elements.setdefault("figure_align", "H")
+    # The index's two narrow columns hold long dotted API names that cannot be justified
+    # (Sphinx's documented remedy).
+    elements.setdefault("printindex", r"\footnotesize\raggedright\printindex")
     config["latex_elements"] = elements
 
 
-_NEXT = re.compile(r"\\chapter\{|\\part\{|\\renewcommand\{\\indexname\}|\\printindex"
-                   r"|\\end\{document\}|\\backmatter")
+_NEXT = re.compile(
+    r"\\chapter\{|\\part\{|\\renewcommand\{\\indexname\}|\\printindex"
+    r"|\\end\{document\}|\\backmatter"
+)
+
+
+def _unlink(text: str, doc: str) -> str:
+    """Links to a page left out of the PDF: a list item that is only the link goes, any
+    other link becomes its text (no dangling reference)."""
+    link = r"{\hyperref[\detokenize{" + doc + ":"
+    item = re.compile(
+        r"\\item \{\} *\n\\sphinxAtStartPar\n\{\\hyperref\[\\detokenize\{"
+        + re.escape(doc)
+        + r"::doc\}\]\{\\sphinxcrossref\{[^{}]*\}\}\}\n+"
+    )
+    text = item.sub("", text)
+    while (start := text.find(link)) >= 0:
+        body = text.index("]{", start) + 1  # the link text's group
+        depth, end = 0, body
+        for end in range(body, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        # {\hyperref[...]{TEXT}} -> {TEXT}
+        text = text[:start] + "{" + text[body : end + 1] + "}" + text[end + 2 :]
+    return text
 
 
 def _drop_pages(text: str) -> str:
-    """Removes the chapters of NOT_IN_PDF from the written .tex."""
+    """Removes the chapters of NOT_IN_PDF from the written .tex, and links to them."""
     for doc in NOT_IN_PDF:
+        text = _unlink(text, doc)
         at = text.find(r"\label{\detokenize{" + doc + r"::doc}}")
         start = text.rfind(r"\chapter{", 0, at)
         if at < 0 or start < 0:
             continue
         end = _NEXT.search(text, at)
-        text = text[:start] + text[end.start() if end else len(text):]
+        text = text[:start] + text[end.start() if end else len(text) :]
     return text
+
+
+#: The landing page opens the PDF as front matter, under this unnumbered heading.
+FRONT_MATTER_TITLE = "About this book"
+
+
+def _front_matter(text: str) -> str:
+    """Gives the landing page (text between the contents and the first part) a heading of
+    its own, in the contents and in the running heads, which would otherwise still say
+    "Contents"."""
+    anchor = "\\sphinxtableofcontents\n\\pagestyle{normal}\n"
+    title = FRONT_MATTER_TITLE
+    heading = (
+        f"\\chapter*{{{title}}}\\markboth{{{title}}}{{{title}}}"
+        f"\\addcontentsline{{toc}}{{chapter}}{{{title}}}\n"
+    )
+    if anchor not in text or heading in text:
+        return text
+    return text.replace(anchor, anchor + heading, 1)
 
 
 def _cjk_package(outdir: Path, srcdir: Path, chars: set[str]) -> None:
@@ -118,6 +166,31 @@ def _cjk_package(outdir: Path, srcdir: Path, chars: set[str]) -> None:
         logger.warning("book_latex: no CJK glyph for %s", "".join(sorted(missing)))
 
 
+#: Characters of body text on one line of the PDF (10 pt FreeSerif, Sphinx's "manual"
+#: class on letter paper): the column shares below are in these units.
+LINE_CHARS = 80
+
+
+def column_widths(cells: list[list[str]]) -> list[int]:
+    """Shares of the line for the columns of a table, given each column's cell texts.
+
+    A column wants its longest cell (at most 60 characters, then it wraps) but gets at
+    least its longest word plus a margin, since a word cannot wrap and would run into the
+    next column. Columns wider than their longest word give back room, in proportion,
+    until the table fits :data:`LINE_CHARS`.
+    """
+    floor = [max([len(w) for c in col for w in c.split()] + [3]) + 3 for col in cells]
+    want = [
+        max(f, min(60, max((len(c) for c in col), default=0)))
+        for f, col in zip(floor, cells, strict=True)
+    ]
+    extra = sum(want) - sum(floor)
+    room = LINE_CHARS - sum(floor)
+    if sum(want) <= LINE_CHARS or extra <= 0 or room <= 0:
+        return want
+    return [f + round((w - f) * room / extra) for f, w in zip(floor, want, strict=True)]
+
+
 def _wrap_tables(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     if app.builder.name != "latex":
         return
@@ -126,13 +199,12 @@ def _wrap_tables(app: Sphinx, doctree: nodes.document, docname: str) -> None:
             continue
         for tgroup in table.findall(nodes.tgroup):
             specs = [c for c in tgroup.children if isinstance(c, nodes.colspec)]
-            # Each column's share: its longest cell, between 6 and 60 characters.
-            longest = [6] * len(specs)
+            cells = [[] for _ in specs]
             for row in tgroup.findall(nodes.row):
                 for i, entry in enumerate(e for e in row.children if isinstance(e, nodes.entry)):
-                    if i < len(longest):
-                        longest[i] = max(longest[i], min(60, len(entry.astext())))
-            for spec, width in zip(specs, longest, strict=True):
+                    if i < len(cells):
+                        cells[i].append(entry.astext())
+            for spec, width in zip(specs, column_widths(cells), strict=True):
                 spec["colwidth"] = width
         table["classes"] = [c for c in table["classes"] if c != "colwidths-auto"]
         table["classes"].append("colwidths-given")
@@ -144,7 +216,7 @@ def _build_finished(app: Sphinx, exception) -> None:
     outdir = Path(app.outdir)
     for tex in outdir.glob("*.tex"):
         text = tex.read_text(encoding="utf-8")
-        fixed = _drop_pages(text)
+        fixed = _front_matter(_drop_pages(text))
         if fixed != text:
             tex.write_text(fixed, encoding="utf-8")
         sys.path.insert(0, str(Path(app.srcdir) / "scripts"))

@@ -6,7 +6,11 @@ Fails (exit 1, one line per problem) when:
   pages left out of the PDF: book/_ext/book_latex.py NOT_IN_PDF), or has the status page;
 - xelatex reported a missing glyph ("Missing character"), i.e. text in a missing font;
 - the CJK font subset is not embedded in the PDF (pdffonts) although the book has CJK text;
-- a line or a table runs more than OVERFULL_PT into the margin (Overfull \\hbox);
+- a line or a table runs more than OVERFULL_PT into the margin (Overfull \\hbox): a
+  fraction of a point is invisible, anything more is a visible overflow;
+- a cross-reference is undefined (a link to a page that is not in the PDF, a label
+  that does not exist);
+- the landing page is not front matter under its own heading (FRONT_MATTER_TITLE);
 - the PDF is missing or has fewer than MIN_PAGES pages.
 """
 
@@ -21,9 +25,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
-from book_latex import NOT_IN_PDF  # noqa: E402
+from book_latex import FRONT_MATTER_TITLE, NOT_IN_PDF  # noqa: E402
 
-OVERFULL_PT = 30.0
+OVERFULL_PT = 1.0
 MIN_PAGES = 50
 
 
@@ -65,6 +69,9 @@ def main(latex_dir: Path) -> list[str]:
                 problems.append(f"part {title!r}: {n} chapters, _toc.yml lists {len(files)}")
     if any("Execution status" in c for c in chapters):
         problems.append("the execution status page is in the PDF")
+    front = re.search(r"\\contentsline\s*\{(part|chapter)\}\{(.*?)\}", toc.read_text("utf-8"))
+    if not front or front.group(2) != FRONT_MATTER_TITLE:
+        problems.append(f"the contents do not open with {FRONT_MATTER_TITLE!r}")
 
     text = log.read_text(encoding="utf-8", errors="replace")
     missing = sorted(set(re.findall(r"Missing character: There is no (\S+)", text)))
@@ -79,6 +86,12 @@ def main(latex_dir: Path) -> list[str]:
             f"{len(wide)} line(s) or table(s) run more than {OVERFULL_PT} pt into "
             f"the margin (widest {max(wide):.0f} pt)"
         )
+
+    undefined = sorted(
+        set(re.findall(r"(?:Hyper r|R)eference `([^']*)'[^`]{0,120}?undefined", text))
+    )
+    if undefined:
+        problems.append(f"{len(undefined)} undefined reference(s): {', '.join(undefined[:5])}")
 
     tex = (latex_dir / "book.tex").read_text(encoding="utf-8")
     has_cjk = re.search(r"[\u3400-\u4dbf\u4e00-\u9fff]", tex) is not None
