@@ -44,6 +44,8 @@ __all__ = [
     "save_results",
     "load_results",
     "load_stored",
+    "load_replicate",
+    "REPLICATE_CONFIG",
     "stored_path",
     "summarise",
 ]
@@ -347,6 +349,19 @@ def load_stored(kind: str, config: str = "full") -> dict | None:
         if key not in doc:
             raise ValueError(f"{path} is not a results document: no {key!r} key")
     return doc
+
+
+#: The stored full run was repeated on other hardware (a 2-core CPU instead of one H200,
+#: same configuration and seeds). Float rounding differs between the two, so training
+#: takes another path, as with new seeds: a claim about the stored run that also holds
+#: on the replicate does not depend on one realisation of the noise.
+REPLICATE_CONFIG = "full_cpu"
+
+
+def load_replicate(kind: str) -> dict | None:
+    """The replicate of the stored full run of ``kind`` (see :data:`REPLICATE_CONFIG`),
+    or None if it was not stored."""
+    return load_stored(kind, REPLICATE_CONFIG)
 
 
 def summarise(records: list[dict], metric: str, *, by=("scheme", "eval_len")) -> dict:
