@@ -298,7 +298,15 @@ def _build_finished(app: Sphinx, exception) -> None:
     _cjk_subset(app, pages)
 
 
+def _theme_mode(app: Sphinx, config) -> None:
+    # The theme's default colour mode is empty, which its script reports as a console
+    # error on a reader's first visit ("Got invalid theme mode"); "auto" follows the
+    # reader's system setting, which is what the empty value falls back to anyway.
+    config.html_theme_options.setdefault("default_mode", "auto")
+
+
 def setup(app: Sphinx) -> dict:
+    app.connect("config-inited", _theme_mode)
     # After sphinx-thebe and the theme have added their scripts.
     app.connect("html-page-context", _page_context, priority=900)
     app.connect("build-finished", _build_finished)

@@ -40,8 +40,12 @@ import explorer_specs  # noqa: E402
 logger = logging.getLogger(__name__)
 
 LIB = "explorers/lib"
-SCRIPTS = [f"{LIB}/vega.min.js", f"{LIB}/vega-lite.min.js", f"{LIB}/vega-embed.min.js",
-           "explorers.js"]
+SCRIPTS = [
+    f"{LIB}/vega.min.js",
+    f"{LIB}/vega-lite.min.js",
+    f"{LIB}/vega-embed.min.js",
+    "explorers.js",
+]
 
 
 class explorer_node(nodes.General, nodes.Element):  # noqa: N801 (docutils convention)
@@ -57,14 +61,17 @@ class ExplorerDirective(SphinxDirective):
         name = self.arguments[0].strip()
         if name not in explorer_specs.EXPLORERS:
             raise self.error(
-                f"explorer name must be one of {sorted(explorer_specs.EXPLORERS)}, "
-                f"got {name!r}"
+                f"explorer name must be one of {sorted(explorer_specs.EXPLORERS)}, got {name!r}"
             )
         alt = " ".join(self.options.get("alt", "").split())
         if not alt:
-            raise self.error(f"explorer {name!r}: the :alt: option (a text alternative) is required")
+            raise self.error(
+                f"explorer {name!r}: the :alt: option (a text alternative) is required"
+            )
         node = explorer_node(explorer=name, alt=alt)
-        node["ids"].append(self.options.get("name") or f"explorer-{name}-{self.env.new_serialno('explorer')}")
+        node["ids"].append(
+            self.options.get("name") or f"explorer-{name}-{self.env.new_serialno('explorer')}"
+        )
         self.set_source_info(node)
         if self.content:
             self.state.nested_parse(self.content, self.content_offset, node)
@@ -87,7 +94,7 @@ def visit_html(self, node: explorer_node) -> None:
         f'<div class="explorer-view" data-explorer="{name}"></div>'
         + _json_script("explorer-spec", spec)
         + _json_script("explorer-reference", explorer_specs.reference_values(name))
-        + '<noscript><p>This interactive chart needs JavaScript.</p></noscript>'
+        + "<noscript><p>This interactive chart needs JavaScript.</p></noscript>"
         '<figcaption class="explorer-caption">'
     )
 
@@ -97,8 +104,10 @@ def depart_html(self, node: explorer_node) -> None:
 
 
 def visit_latex(self, node: explorer_node) -> None:
-    self.body.append("\n\\par\\noindent\\emph{An interactive explorer on the book's "
-                     "website: " + self.encode(node["alt"]) + "}\\par\n")
+    self.body.append(
+        "\n\\par\\noindent\\emph{An interactive explorer on the book's "
+        "website: " + self.encode(node["alt"]) + "}\\par\n"
+    )
 
 
 def visit_other(self, node: explorer_node) -> None:
@@ -121,10 +130,14 @@ def _check_lib(app: Sphinx) -> None:
         return
     for static in app.config.html_static_path:
         if (Path(app.confdir, static) / LIB / "vega-embed.min.js").exists() or (
-            Path(app.srcdir, static) / LIB / "vega-embed.min.js").exists():
+            Path(app.srcdir, static) / LIB / "vega-embed.min.js"
+        ).exists():
             return
-    logger.warning("explorer: %s/vega-embed.min.js is not in html_static_path: run "
-                   "'make web-assets' (the explorers will not draw)", LIB)
+    logger.warning(
+        "explorer: %s/vega-embed.min.js is not in html_static_path: run "
+        "'make web-assets' (the explorers will not draw)",
+        LIB,
+    )
 
 
 def setup(app: Sphinx) -> dict:

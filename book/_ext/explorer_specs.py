@@ -67,8 +67,10 @@ def sinusoid() -> dict:
             {"calculate": "floor(datum.idx / 256)", "as": "p"},
             {"calculate": "datum.idx % 256", "as": "dim"},
             {"filter": "datum.dim < d_model"},
-            {"calculate": f"datum.dim % 2 == 0 ? sin(datum.p * {freq}) : cos(datum.p * {freq})",
-             "as": "value"},
+            {
+                "calculate": f"datum.dim % 2 == 0 ? sin(datum.p * {freq}) : cos(datum.p * {freq})",
+                "as": "value",
+            },
             {"calculate": "datum.p + 1", "as": "p1"},
             {"calculate": "datum.dim + 1", "as": "dim1"},
         ],
@@ -76,11 +78,19 @@ def sinusoid() -> dict:
         "encoding": {
             "x": {"field": "dim", "type": "quantitative", "title": "feature j"},
             "x2": {"field": "dim1"},
-            "y": {"field": "p", "type": "quantitative", "title": "position p",
-                  "scale": {"reverse": True}},
+            "y": {
+                "field": "p",
+                "type": "quantitative",
+                "title": "position p",
+                "scale": {"reverse": True},
+            },
             "y2": {"field": "p1"},
-            "color": {"field": "value", "type": "quantitative", "title": "PE",
-                      "scale": {"scheme": "cividis", "domain": [-1, 1]}},
+            "color": {
+                "field": "value",
+                "type": "quantitative",
+                "title": "PE",
+                "scale": {"scheme": "cividis", "domain": [-1, 1]},
+            },
         },
     }
     dot = {
@@ -92,8 +102,10 @@ def sinusoid() -> dict:
             {"calculate": "floor(datum.idx / 128)", "as": "k"},
             {"calculate": "datum.idx % 128", "as": "i"},
             {"filter": "datum.i < d_model / 2"},
-            {"calculate": "cos(datum.k * pow(pow(10, log_base), -2 * datum.i / d_model))",
-             "as": "term"},
+            {
+                "calculate": "cos(datum.k * pow(pow(10, log_base), -2 * datum.i / d_model))",
+                "as": "term",
+            },
             {"aggregate": [{"op": "sum", "field": "term", "as": "dot"}], "groupby": ["k"]},
         ],
         "mark": {"type": "line", "color": "#0072B2"},
@@ -106,8 +118,10 @@ def sinusoid() -> dict:
         "Sinusoidal position table (64 positions by d_model features) as a heatmap, and "
         "the dot product of two position vectors k positions apart, for the chosen base "
         "and d_model.",
-        [_slider("log_base", "log10(base)", 4, 1, 6, 0.1),
-         _slider("d_model", "d_model", 64, 8, 256, 8)],
+        [
+            _slider("log_base", "log10(base)", 4, 1, 6, 0.1),
+            _slider("d_model", "d_model", 64, 8, 256, 8),
+        ],
         [table, dot],
     )
 
@@ -133,12 +147,24 @@ def rope() -> dict:
         ],
         "mark": {"type": "point", "filled": True, "size": 40},
         "encoding": {
-            "x": {"field": "x", "type": "quantitative", "title": "cos(m θᵢ)",
-                  "scale": {"domain": [-1.1, 1.1]}},
-            "y": {"field": "y", "type": "quantitative", "title": "sin(m θᵢ)",
-                  "scale": {"domain": [-1.1, 1.1]}},
-            "color": {"field": "i", "type": "quantitative", "title": "pair i",
-                      "scale": {"scheme": "viridis"}},
+            "x": {
+                "field": "x",
+                "type": "quantitative",
+                "title": "cos(m θᵢ)",
+                "scale": {"domain": [-1.1, 1.1]},
+            },
+            "y": {
+                "field": "y",
+                "type": "quantitative",
+                "title": "sin(m θᵢ)",
+                "scale": {"domain": [-1.1, 1.1]},
+            },
+            "color": {
+                "field": "i",
+                "type": "quantitative",
+                "title": "pair i",
+                "scale": {"scheme": "viridis"},
+            },
             "tooltip": [{"field": "i"}, {"field": "angle", "format": ".3f"}],
         },
     }
@@ -152,23 +178,28 @@ def rope() -> dict:
             {"calculate": "datum.idx % 64", "as": "i"},
             {"filter": "datum.i < d_head / 2"},
             {"calculate": f"2 * cos(datum.offset * {theta}) / d_head", "as": "term"},
-            {"aggregate": [{"op": "sum", "field": "term", "as": "score"}],
-             "groupby": ["offset"]},
+            {"aggregate": [{"op": "sum", "field": "term", "as": "score"}], "groupby": ["offset"]},
         ],
         "mark": {"type": "line", "color": "#E69F00"},
         "encoding": {
             "x": {"field": "offset", "type": "quantitative", "title": "offset Δ (positions)"},
-            "y": {"field": "score", "type": "quantitative", "title": "score / d",
-                  "scale": {"domain": [-1, 1]}},
+            "y": {
+                "field": "score",
+                "type": "quantitative",
+                "title": "score / d",
+                "scale": {"domain": [-1, 1]},
+            },
         },
     }
     return _spec(
         "RoPE: the rotation of every two-dimensional pair at position m, drawn on the "
         "unit circle, and the attention score of two all-ones vectors against their "
         "offset, for the chosen base and head size.",
-        [_slider("log_base", "log10(base)", 4, 1, 6, 0.1),
-         _slider("d_head", "d_head", 64, 4, 128, 4),
-         _slider("position", "position m", 10, 0, 256, 1)],
+        [
+            _slider("log_base", "log10(base)", 4, 1, 6, 0.1),
+            _slider("d_head", "d_head", 64, 4, 128, 4),
+            _slider("position", "position m", 10, 0, 256, 1),
+        ],
         [angles, score],
     )
 
@@ -207,11 +238,18 @@ def alibi() -> dict:
         ],
         "mark": {"type": "line"},
         "encoding": {
-            "x": {"field": "distance", "type": "quantitative",
-                  "title": "distance i − j (positions)"},
+            "x": {
+                "field": "distance",
+                "type": "quantitative",
+                "title": "distance i − j (positions)",
+            },
             "y": {"field": "bias", "type": "quantitative", "title": "bias"},
-            "color": {"field": "head", "type": "quantitative", "title": "head h",
-                      "scale": {"scheme": "viridis"}},
+            "color": {
+                "field": "head",
+                "type": "quantitative",
+                "title": "head h",
+                "scale": {"scheme": "viridis"},
+            },
             "detail": {"field": "head", "type": "nominal"},
         },
     }
@@ -227,10 +265,18 @@ def alibi() -> dict:
         ],
         "mark": {"type": "point", "filled": True, "color": "#D55E00", "size": 50},
         "encoding": {
-            "x": {"field": "head", "type": "quantitative", "title": "head h",
-                  "scale": {"domain": [0, 33]}},
-            "y": {"field": "slope", "type": "quantitative", "title": "slope mₕ (log scale)",
-                  "scale": {"type": "log", "domain": [0.00390625, 1]}},
+            "x": {
+                "field": "head",
+                "type": "quantitative",
+                "title": "head h",
+                "scale": {"domain": [0, 33]},
+            },
+            "y": {
+                "field": "slope",
+                "type": "quantitative",
+                "title": "slope mₕ (log scale)",
+                "scale": {"type": "log", "domain": [0.00390625, 1]},
+            },
             "tooltip": [{"field": "head"}, {"field": "slope", "format": ".5f"}],
         },
     }
@@ -252,8 +298,10 @@ def _ratio_expr(method: str) -> str:
     if method == "yarn":  # _yarn with beta_fast 32, beta_slow 1, truncate
         return "(1 - datum.gamma) + datum.gamma / factor"
     if method == "llama3":  # _llama3 with low_freq_factor 1, high_freq_factor 4
-        return ("datum.wavelen < orig_len / 4 ? 1 : datum.wavelen > orig_len ? 1 / factor"
-                " : (1 - datum.a) / factor + datum.a")
+        return (
+            "datum.wavelen < orig_len / 4 ? 1 : datum.wavelen > orig_len ? 1 / factor"
+            " : (1 - datum.a) / factor + datum.a"
+        )
     raise ValueError(f"method must be one of {sorted(_SCHEMES)}, got {method!r}")
 
 
@@ -267,23 +315,33 @@ def scaling() -> dict:
         {"calculate": "max(floor(" + yarn_index.format(r=32) + "), 0)", "as": "lo"},
         {"calculate": "min(ceil(" + yarn_index.format(r=1) + "), d_head - 1)", "as": "hi0"},
         {"calculate": "datum.hi0 == datum.lo ? datum.hi0 + 0.001 : datum.hi0", "as": "hi"},
-        {"calculate": "clamp((datum.i - datum.lo) / (datum.hi - datum.lo), 0, 1)",
-         "as": "gamma"},
+        {"calculate": "clamp((datum.i - datum.lo) / (datum.hi - datum.lo), 0, 1)", "as": "gamma"},
         {"calculate": "(orig_len / datum.wavelen - 1) / (4 - 1)", "as": "a"},
     ]
     for method in _SCHEMES:
         transform.append({"calculate": _ratio_expr(method), "as": method})
     transform += [
         {"fold": list(_SCHEMES), "as": ["key", "ratio"]},
-        {"calculate": "{'rope_pi': 'PI', 'ntk': 'NTK-aware', 'yarn': 'YaRN',"
-                      " 'llama3': 'Llama 3'}[datum.key]", "as": "method"},
+        {
+            "calculate": "{'rope_pi': 'PI', 'ntk': 'NTK-aware', 'yarn': 'YaRN',"
+            " 'llama3': 'Llama 3'}[datum.key]",
+            "as": "method",
+        },
         {"calculate": "2 * PI / (datum.theta * datum.ratio)", "as": "new_wavelen"},
     ]
     labels = [v[0] for v in _SCHEMES.values()]
-    colour = {"field": "method", "type": "nominal", "title": "method",
-              "scale": {"domain": labels, "range": [v[1] for v in _SCHEMES.values()]}}
-    dash = {"field": "method", "type": "nominal", "title": "method",
-            "scale": {"domain": labels, "range": [v[2] for v in _SCHEMES.values()]}}
+    colour = {
+        "field": "method",
+        "type": "nominal",
+        "title": "method",
+        "scale": {"domain": labels, "range": [v[1] for v in _SCHEMES.values()]},
+    }
+    dash = {
+        "field": "method",
+        "type": "nominal",
+        "title": "method",
+        "scale": {"domain": labels, "range": [v[2] for v in _SCHEMES.values()]},
+    }
     ratio = {
         "title": "Frequency ratio θ′ᵢ / θᵢ per pair",
         "width": _W,
@@ -291,12 +349,15 @@ def scaling() -> dict:
         "mark": {"type": "line", "point": True, "strokeWidth": 2},
         "encoding": {
             "x": {"field": "i", "type": "quantitative", "title": "pair i"},
-            "y": {"field": "ratio", "type": "quantitative", "title": "θ′ / θ (log scale)",
-                  "scale": {"type": "log"}},
+            "y": {
+                "field": "ratio",
+                "type": "quantitative",
+                "title": "θ′ / θ (log scale)",
+                "scale": {"type": "log"},
+            },
             "color": colour,
             "strokeDash": dash,
-            "tooltip": [{"field": "method"}, {"field": "i"},
-                        {"field": "ratio", "format": ".4f"}],
+            "tooltip": [{"field": "method"}, {"field": "i"}, {"field": "ratio", "format": ".4f"}],
         },
     }
     wavelength = {
@@ -308,9 +369,12 @@ def scaling() -> dict:
                 "mark": {"type": "line", "strokeWidth": 2},
                 "encoding": {
                     "x": {"field": "i", "type": "quantitative", "title": "pair i"},
-                    "y": {"field": "new_wavelen", "type": "quantitative",
-                          "title": "wavelength 2π/θ′ᵢ (positions, log)",
-                          "scale": {"type": "log"}},
+                    "y": {
+                        "field": "new_wavelen",
+                        "type": "quantitative",
+                        "title": "wavelength 2π/θ′ᵢ (positions, log)",
+                        "scale": {"type": "log"},
+                    },
                     "color": colour,
                     "strokeDash": dash,
                 },
@@ -369,8 +433,11 @@ def reference_values(name: str) -> dict:
         from posenc_lib.rope_scaling import base_inv_freq
 
         theta = base_inv_freq(64, 1e4)
-        return {"field": "score", "key": "offset",
-                "values": {o: float(2 * torch.cos(o * theta).sum() / 64) for o in range(5)}}
+        return {
+            "field": "score",
+            "key": "offset",
+            "values": {o: float(2 * torch.cos(o * theta).sum() / 64) for o in range(5)},
+        }
     if name == "alibi":  # slopes of 8 heads
         from posenc_lib.alibi import alibi_slopes
 
@@ -384,13 +451,28 @@ def reference_values(name: str) -> dict:
         for key, rope_type, params in [
             ("rope_pi", "linear", {"factor": 8.0}),
             ("ntk", "ntk", {"factor": 8.0}),
-            ("yarn", "yarn", {"factor": 8.0, "original_max_position_embeddings": 4096,
-                              "beta_fast": 32.0, "beta_slow": 1.0}),
-            ("llama3", "llama3", {"factor": 8.0, "original_max_position_embeddings": 4096,
-                                  "low_freq_factor": 1.0, "high_freq_factor": 4.0}),
+            (
+                "yarn",
+                "yarn",
+                {
+                    "factor": 8.0,
+                    "original_max_position_embeddings": 4096,
+                    "beta_fast": 32.0,
+                    "beta_slow": 1.0,
+                },
+            ),
+            (
+                "llama3",
+                "llama3",
+                {
+                    "factor": 8.0,
+                    "original_max_position_embeddings": 4096,
+                    "low_freq_factor": 1.0,
+                    "high_freq_factor": 4.0,
+                },
+            ),
         ]:
             inv, _ = ROPE_INIT_FUNCTIONS[rope_type](64, 1e4, params, None)
             out[key] = (inv / theta).tolist()
         return {"field": "ratio", "key": "i", "series": "key", "values": out}
     raise ValueError(f"name must be one of {sorted(EXPLORERS)}, got {name!r}")
-

@@ -10,13 +10,80 @@
     return document.documentElement.dataset.theme === "dark";
   }
 
+  // The colours that the specs fix (a mark's colour, the range of a category scale) were
+  // chosen for a white chart. On the background of Vega's dark theme (#333) some all but
+  // vanish: the black dashed rule has a contrast of 1.7, the Okabe-Ito blue 2.4. In the
+  // dark theme each fixed colour under 3:1 there (WCAG non-text contrast) keeps its hue
+  // and saturation and is lightened until it stands out from #333 as much as it did from
+  // white, and at least 3:1.
+  const DARK_CHART = [0x33, 0x33, 0x33];
+  const MIN_CONTRAST = 3;
+
+  function luminance(rgb) {
+    const lin = (v) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2]);
+  }
+
+  function contrast(a, b) {
+    const [x, y] = [luminance(a), luminance(b)];
+    return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+  }
+
+  function hsl(rgb) {
+    const max = Math.max(...rgb), min = Math.min(...rgb), l = (max + min) / 2, d = max - min;
+    if (!d) return [0, 0, l];
+    const s = d / (1 - Math.abs(2 * l - 1));
+    const [r, g, b] = rgb;
+    const h = max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
+    return [h * 60, s, l];
+  }
+
+  function fromHsl(h, s, l) {
+    const c = (1 - Math.abs(2 * l - 1)) * s, x = c * (1 - Math.abs(((h / 60) % 2) - 1));
+    const [r, g, b] = h < 60 ? [c, x, 0] : h < 120 ? [x, c, 0] : h < 180 ? [0, c, x]
+      : h < 240 ? [0, x, c] : h < 300 ? [x, 0, c] : [c, 0, x];
+    return [r, g, b].map((v) => v + l - c / 2);
+  }
+
+  function forDarkChart(colour) {
+    const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(colour);
+    if (!m) return colour;
+    const hex = m[1].length === 3 ? m[1].replace(/./g, "$&$&") : m[1];
+    const rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
+    const chart = DARK_CHART.map((v) => v / 255);
+    if (contrast(rgb, chart) >= MIN_CONTRAST) return colour;
+    const want = Math.max(MIN_CONTRAST, contrast(rgb, [1, 1, 1]));
+    const [h, s, l0] = hsl(rgb);
+    let out = [1, 1, 1];
+    for (let l = l0; l < 1; l += 0.005) {
+      const c = fromHsl((h + 360) % 360, s, l);
+      if (contrast(c, chart) >= want) { out = c; break; }
+    }
+    return "#" + out.map((v) => Math.round(v * 255).toString(16).padStart(2, "0")).join("");
+  }
+
+  // The spec with its fixed colours ("color", "fill", "stroke" and scale "range" values)
+  // made visible on the dark chart.
+  function darkColours(node, key) {
+    if (Array.isArray(node)) return node.map((v) => darkColours(v, key));
+    if (node && typeof node === "object") {
+      for (const k of Object.keys(node)) node[k] = darkColours(node[k], k);
+      return node;
+    }
+    return typeof node === "string" && ["color", "fill", "stroke", "range"].includes(key)
+      ? forDarkChart(node) : node;
+  }
+
   function draw(figure) {
     const el = figure.querySelector(".explorer-view");
-    const spec = JSON.parse(figure.querySelector("script.explorer-spec").textContent);
+    let spec = JSON.parse(figure.querySelector("script.explorer-spec").textContent);
     const old = window.bookExplorers[figure.id];
     if (old) old.finalize();
     const opts = { actions: false, renderer: "canvas", tooltip: true };
-    if (dark()) opts.theme = "dark";
+    if (dark()) {
+      opts.theme = "dark";
+      spec = darkColours(spec);
+    }
     return window.vegaEmbed(el, spec, opts).then((res) => {
       window.bookExplorers[figure.id] = res.view;
       // The chart itself is described by the figure's alt text (aria-describedby).

@@ -29,7 +29,26 @@
 //   - an explorer ({explorer} directive) that does not draw, whose numbers differ from
 //     posenc_lib's (the reference values in the page), or whose sliders do not change
 //     the chart.
-// Screenshots of a few pages go to <out>/screenshots/; page weights to browser-report.json.
+// Then a dark-mode pass opens every page again with the dark theme chosen (localStorage
+// "mode" and "theme" = "dark", as the theme's switch stores them, and prefers-color-scheme
+// dark) and fails on:
+//   - a page whose <html data-theme> is not "dark" once loaded;
+//   - a console error, an uncaught error, a failed local request or one to another host;
+//   - axe-core violations of impact "serious" or "critical" (the same rules as above,
+//     color-contrast among them, now on the dark colours);
+//   - an explorer that does not draw (the checks above), or that is hard to read on the
+//     dark page: the contrast of any of its text (axis labels and titles, legends, chart
+//     titles) with the chart's background (Vega's, over the page's) under
+//     DARK_TEXT_CONTRAST, or of a mark drawn in one fixed colour (rules, single lines and
+//     points; not series coloured by a scale) under DARK_MARK_CONTRAST;
+//   - typeset math (mjx-container) whose colour has a contrast under DARK_TEXT_CONTRAST
+//     with the background behind it (black math on the dark page);
+//   - a figure (<img> of the article) with a transparent background (a corner pixel not
+//     opaque) shown on a dark backdrop, where black lines and labels would vanish.
+// The dark pass skips the checks that do not depend on the theme (phone width, page
+// weight, fonts, downloads, animations, navigation).
+// Screenshots of a few pages go to <out>/screenshots/ (*.dark.png: dark theme); page
+// weights and the dark pass's measurements to browser-report.json.
 //
 // Usage: node tests/browser/check_site.mjs [--site _build/html] [--out artifacts]
 //        [--chromium /usr/bin/chromium] [--only substring] [--jobs 2]
@@ -73,6 +92,11 @@ const EXPLORER_BUDGET_KB = Number(process.env.EXPLORER_BUDGET_KB || 300); // Veg
 // The site's CJK font family (scripts/book_website.py) and what counts as CJK.
 const CJK_FAMILY = "Book CJK";
 const CJK_SOURCE = "[\\u2e80-\\u2fdf\\u3001-\\u30ff\\u3100-\\u312f\\u31a0-\\u31ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff\\ufe30-\\ufe4f\\uff00-\\uffef]";
+// Dark pass: least contrast ratio (WCAG 2) of text (axis labels, math) with its background
+// (AA, 1.4.3), and of a chart mark drawn in one fixed colour with the chart's background
+// (non-text contrast, 1.4.11).
+const DARK_TEXT_CONTRAST = 4.5;
+const DARK_MARK_CONTRAST = 3;
 
 if (!existsSync(join(SITE, "index.html"))) {
   console.error(`No built site at ${SITE}: run 'make book' (or 'make test-book') first.`);
@@ -154,6 +178,18 @@ const context = await browser.newContext({ viewport: { width: 1280, height: 900 
 const phoneContext = await browser.newContext({
   viewport: PHONE, deviceScaleFactor: 3, isMobile: true, hasTouch: true, serviceWorkers: "block",
 });
+// The dark theme, chosen as a reader does with the theme's switch (pydata-sphinx-theme
+// keeps the choice in localStorage "mode" and the resulting theme in "theme"), on a system
+// that prefers dark too.
+const darkContext = await browser.newContext({
+  viewport: { width: 1280, height: 900 }, serviceWorkers: "block", colorScheme: "dark",
+});
+await darkContext.addInitScript(() => {
+  try {
+    localStorage.setItem("mode", "dark");
+    localStorage.setItem("theme", "dark");
+  } catch { /* about:blank has no storage */ }
+});
 const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 mkdirSync(join(OUT, "screenshots"), { recursive: true });
 
@@ -162,6 +198,7 @@ const failures = {}; // page -> [message]
 const notes = {}; // page -> [message] (axe moderate/minor: reported, not failing)
 const weights = {}; // page -> { kb, figuresKb, budgetKb, largest: [...] }
 const overflow = {}; // page -> scrollWidth at PHONE.width
+const dark = { explorers: {}, math: {}, figures: {} }; // dark pass: page -> measurements
 let screenshotAnimation = true;
 
 function fail(page, msg) { (failures[page] ||= []).push(msg); }
@@ -210,6 +247,63 @@ async function settle(page) {
   return hasMathJax;
 }
 
+// Listens to a page (failures under `key`): console errors, uncaught errors, local requests
+// that fail or answer >= 400; every request to another host is blocked and reported. The
+// local URL paths that the page loads are added to `loaded` when it is given.
+async function watchPage(page, key, loaded) {
+  page.on("console", (m) => { if (m.type() === "error") fail(key, `console error: ${m.text()} (${m.location().url || "?"})`); });
+  page.on("pageerror", (e) => fail(key, `uncaught error: ${e.message}`));
+  page.on("requestfailed", (r) => {
+    const host = new URL(r.url()).hostname;
+    if (LOCAL_HOSTS.has(host)) fail(key, `request failed: ${r.url()} (${r.failure()?.errorText})`);
+  });
+  page.on("response", (r) => {
+    if (r.status() >= 400) fail(key, `HTTP ${r.status()}: ${r.url()}`);
+    const u = new URL(r.url());
+    if (loaded && LOCAL_HOSTS.has(u.hostname)) loaded.add(u.pathname);
+  });
+  await page.route("**/*", (route) => {
+    const u = new URL(route.request().url());
+    if (["data:", "blob:", "about:"].includes(u.protocol) || LOCAL_HOSTS.has(u.hostname)) return route.continue();
+    externalRequests.push(`${key} -> ${route.request().url()}`);
+    fail(key, `request to another host (blocked): ${route.request().url()}`);
+    return route.abort("blockedbyclient");
+  });
+}
+
+// Opens a page of the site and waits for its load event.
+async function openPage(page, pagePath) {
+  await page.goto(`${ORIGIN}/${pagePath}`, { waitUntil: "load", timeout: PAGE_TIMEOUT_MS });
+  if (pagePath === "index.html") {
+    // The root page redirects (meta refresh) to the landing page.
+    await page.waitForURL((u) => u.pathname !== "/index.html", { timeout: 10_000 });
+    await page.waitForLoadState("load");
+  }
+}
+
+// Loads every image of the page, lazy ones too.
+function loadImages(page) {
+  return page.evaluate(async () => {
+    const all = [...document.querySelectorAll("img")];
+    for (const img of all) img.loading = "eager";
+    await Promise.all(all.map((img) => (img.complete ? null : img.decode().catch(() => null))));
+    await new Promise((r) => setTimeout(r, 50));
+  });
+}
+
+// axe-core: serious and critical violations fail, the others are notes (except those
+// already in `known`).
+async function runAxe(page, key, known = []) {
+  await page.addScriptTag({ content: AXE_SOURCE });
+  const axe = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  for (const v of axe.violations) {
+    const where = v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ");
+    const msg = `axe ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} node(s): ${where})`;
+    if (v.impact === "serious" || v.impact === "critical") fail(key, msg);
+    else if (!known.includes(msg)) note(key, msg);
+  }
+}
+
 // Phone: the page must not scroll sideways at PHONE.width.
 async function checkPhone(pagePath) {
   const page = await phoneContext.newPage();
@@ -218,11 +312,7 @@ async function checkPhone(pagePath) {
     return ["data:", "blob:"].includes(u.protocol) || LOCAL_HOSTS.has(u.hostname) ? route.continue() : route.abort();
   });
   try {
-    await page.goto(`${ORIGIN}/${pagePath}`, { waitUntil: "load", timeout: PAGE_TIMEOUT_MS });
-    if (pagePath === "index.html") {
-      await page.waitForURL((u) => u.pathname !== "/index.html", { timeout: 10_000 });
-      await page.waitForLoadState("load");
-    }
+    await openPage(page, pagePath);
     await settle(page);
     await page.waitForTimeout(150); // book.js marks wide inline math after a resize/typeset
     const r = await page.evaluate(() => {
@@ -264,8 +354,9 @@ async function checkPhone(pagePath) {
   }
 }
 
-// Explorers: drawn, numbers as posenc_lib's, every slider changes the chart.
-async function checkExplorers(page, pagePath) {
+// Explorers: drawn, numbers as posenc_lib's, every slider changes the chart. Failures go
+// under pagePath; screenshots are named <shot>.<explorer id>.png.
+async function checkExplorers(page, pagePath, shot = pagePath.replaceAll("/", "__")) {
   const ids = await page.evaluate(() => [...document.querySelectorAll("figure.explorer")].map((f) => f.id));
   for (const id of ids) {
     const state = await page.evaluate(async (id) => {
@@ -330,41 +421,18 @@ async function checkExplorers(page, pagePath) {
       if ((await pixels()) === before) fail(pagePath, `${where}: moving slider "${name}" did not change the chart`);
     }
     await page.locator(`#${id}`).scrollIntoViewIfNeeded();
-    await page.screenshot({ path: join(OUT, "screenshots", `${pagePath.replaceAll("/", "__")}.${id}.png`) });
+    await page.screenshot({ path: join(OUT, "screenshots", `${shot}.${id}.png`) });
   }
   return ids.length;
 }
 
 async function checkPage(pagePath) {
   const page = await context.newPage();
-  const url = `${ORIGIN}/${pagePath}`;
-  page.on("console", (m) => { if (m.type() === "error") fail(pagePath, `console error: ${m.text()} (${m.location().url || "?"})`); });
-  page.on("pageerror", (e) => fail(pagePath, `uncaught error: ${e.message}`));
-  page.on("requestfailed", (r) => {
-    const host = new URL(r.url()).hostname;
-    if (LOCAL_HOSTS.has(host)) fail(pagePath, `request failed: ${r.url()} (${r.failure()?.errorText})`);
-  });
   const loaded = new Set(); // local URL paths this page loaded (page weight)
-  page.on("response", (r) => {
-    if (r.status() >= 400) fail(pagePath, `HTTP ${r.status()}: ${r.url()}`);
-    const u = new URL(r.url());
-    if (LOCAL_HOSTS.has(u.hostname)) loaded.add(u.pathname);
-  });
-  await page.route("**/*", (route) => {
-    const u = new URL(route.request().url());
-    if (["data:", "blob:", "about:"].includes(u.protocol) || LOCAL_HOSTS.has(u.hostname)) return route.continue();
-    externalRequests.push(`${pagePath} -> ${route.request().url()}`);
-    fail(pagePath, `request to another host (blocked): ${route.request().url()}`);
-    return route.abort("blockedbyclient");
-  });
+  await watchPage(page, pagePath, loaded);
 
   try {
-    await page.goto(url, { waitUntil: "load", timeout: PAGE_TIMEOUT_MS });
-    if (pagePath === "index.html") {
-      // The root page redirects (meta refresh) to the landing page.
-      await page.waitForURL((u) => u.pathname !== "/index.html", { timeout: 10_000 });
-      await page.waitForLoadState("load");
-    }
+    await openPage(page, pagePath);
 
     // MathJax: wait until it has typeset the page (and the explorers have drawn).
     const hasMathJax = await settle(page);
@@ -390,11 +458,9 @@ async function checkPage(pagePath) {
     for (const e of math.errors) fail(pagePath, `MathJax error: ${e}`);
 
     // Images: load every one (lazy ones too), then check size and alt text.
-    const imgs = await page.evaluate(async () => {
+    await loadImages(page);
+    const imgs = await page.evaluate(() => {
       const all = [...document.querySelectorAll("img")];
-      for (const img of all) img.loading = "eager";
-      await Promise.all(all.map((img) => (img.complete ? null : img.decode().catch(() => null))));
-      await new Promise((r) => setTimeout(r, 50));
       return all.map((img) => ({
         src: (img.currentSrc || img.getAttribute("src") || "").slice(0, 100),
         alt: img.getAttribute("alt"),
@@ -496,20 +562,202 @@ async function checkPage(pagePath) {
     }
 
     // axe-core accessibility check.
-    await page.addScriptTag({ content: AXE_SOURCE });
-    const axe = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-    for (const v of axe.violations) {
-      const where = v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ");
-      const msg = `axe ${v.impact} ${v.id}: ${v.help} (${v.nodes.length} node(s): ${where})`;
-      if (v.impact === "serious" || v.impact === "critical") fail(pagePath, msg);
-      else note(pagePath, msg);
-    }
+    await runAxe(page, pagePath);
 
     if (SCREENSHOT_PAGES.includes(pagePath)) {
       await page.screenshot({ path: join(OUT, "screenshots", `${pagePath.replaceAll("/", "__")}.png`), fullPage: true });
     }
   } catch (e) {
     fail(pagePath, `page check aborted: ${e.message.split("\n")[0]}`);
+  } finally {
+    await page.close();
+  }
+}
+
+// ---------------------------------------------------------------- dark mode
+// Colour arithmetic, installed in a page as window.bookColour: parse(css) -> [r, g, b, a]
+// (any CSS colour, through a 1 x 1 canvas), over(top, bottom) (alpha compositing),
+// backdrop(el) (the opaque colour behind el's content: the background colours of el and
+// its ancestors over the canvas, white or, with color-scheme dark, #121212) and
+// contrast(a, b) (the WCAG 2 contrast ratio of two opaque colours).
+function installColourTools() {
+  if (window.bookColour) return;
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 1;
+  const cx = canvas.getContext("2d", { willReadFrequently: true });
+  const parsed = new Map();
+  const parse = (css) => {
+    if (typeof css !== "string" || !css) return [0, 0, 0, 0];
+    if (!parsed.has(css)) {
+      cx.clearRect(0, 0, 1, 1);
+      cx.fillStyle = "rgba(0, 0, 0, 0)";
+      cx.fillStyle = css;
+      cx.fillRect(0, 0, 1, 1);
+      const d = cx.getImageData(0, 0, 1, 1).data;
+      parsed.set(css, [d[0], d[1], d[2], d[3] / 255]);
+    }
+    return parsed.get(css);
+  };
+  const over = (top, bottom) => {
+    const a = top[3] + bottom[3] * (1 - top[3]);
+    if (!a) return [0, 0, 0, 0];
+    return [0, 1, 2].map((i) => (top[i] * top[3] + bottom[i] * bottom[3] * (1 - top[3])) / a).concat(a);
+  };
+  const backdrop = (el) => {
+    const chain = [];
+    for (let e = el; e; e = e.parentElement) chain.push(parse(getComputedStyle(e).backgroundColor));
+    const darkCanvas = /dark/.test(getComputedStyle(document.documentElement).colorScheme);
+    let c = darkCanvas ? [18, 18, 18, 1] : [255, 255, 255, 1];
+    for (let i = chain.length - 1; i >= 0; i--) c = over(chain[i], c);
+    return c;
+  };
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const contrast = (a, b) => {
+    const [x, y] = [lum(a), lum(b)];
+    return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+  };
+  const css = (c) => `rgb(${c.slice(0, 3).map(Math.round).join(", ")})`;
+  window.bookColour = { parse, over, backdrop, contrast, css };
+}
+
+// Dark pass: one page with the dark theme (see the header). Failures go under
+// "<page> (dark)"; measurements to dark.explorers/math/figures.
+async function checkDark(pagePath) {
+  const key = `${pagePath} (dark)`;
+  const shot = `${pagePath.replaceAll("/", "__")}.dark`;
+  const page = await darkContext.newPage();
+  await watchPage(page, key);
+  try {
+    await openPage(page, pagePath);
+    await settle(page);
+    const theme = await page.evaluate(() => document.documentElement.dataset.theme);
+    if (theme !== "dark") {
+      fail(key, `the dark theme is not applied: <html data-theme="${theme}">`);
+      return;
+    }
+    await page.evaluate(installColourTools);
+
+    // Math: the colour of every typeset formula (and of its coloured parts) against the
+    // background behind it.
+    const math = await page.evaluate(() => {
+      const { parse, over, backdrop, contrast, css } = window.bookColour;
+      const out = { formulas: 0, minContrast: null, worst: null };
+      for (const m of document.querySelectorAll("mjx-container")) {
+        out.formulas++;
+        const bg = backdrop(m);
+        for (const el of [m, ...m.querySelectorAll('[style*="color"]')]) {
+          const color = getComputedStyle(el).color;
+          const ratio = contrast(over(parse(color), bg), bg);
+          if (out.minContrast === null || ratio < out.minContrast) {
+            const tex = m.querySelector("mjx-assistive-mml")?.textContent || m.parentElement?.textContent || "";
+            out.minContrast = ratio;
+            out.worst = `${color} on ${css(bg)}: ${tex.trim().slice(0, 60)}`;
+          }
+        }
+      }
+      return out;
+    });
+    if (math.formulas) {
+      dark.math[pagePath] = { formulas: math.formulas, minContrast: +math.minContrast.toFixed(2) };
+      if (math.minContrast < DARK_TEXT_CONTRAST) fail(key, `math hard to read: contrast ${math.minContrast.toFixed(2)} < ${DARK_TEXT_CONTRAST} (${math.worst})`);
+    }
+
+    // Figures: a transparent image (a corner pixel not opaque) must sit on a light backdrop.
+    await loadImages(page);
+    const figures = await page.evaluate(() => {
+      const { backdrop, contrast, css } = window.bookColour;
+      const canvas = document.createElement("canvas");
+      canvas.width = canvas.height = 1;
+      const cx = canvas.getContext("2d", { willReadFrequently: true });
+      const out = [];
+      for (const img of document.querySelectorAll(".bd-article img")) {
+        if (img.closest('[aria-hidden="true"]') || img.getAttribute("role") === "presentation") continue;
+        const src = (img.currentSrc || img.getAttribute("src") || "").slice(0, 100);
+        const w = img.naturalWidth, h = img.naturalHeight;
+        if (!w || !h) { out.push({ src, loaded: false }); continue; }
+        let alpha = 255;
+        try {
+          for (const [x, y] of [[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]]) {
+            cx.clearRect(0, 0, 1, 1);
+            cx.drawImage(img, x, y, 1, 1, 0, 0, 1, 1);
+            alpha = Math.min(alpha, cx.getImageData(0, 0, 1, 1).data[3]);
+          }
+        } catch (e) { out.push({ src, loaded: true, error: String(e) }); continue; }
+        const bg = backdrop(img);
+        // Black ink on the backdrop: readable only on a light one.
+        out.push({ src, loaded: true, alpha, backdrop: css(bg), darkBackdrop: contrast(bg, [0, 0, 0, 1]) < 4.5 });
+      }
+      return out;
+    });
+    for (const f of figures) {
+      if (!f.loaded) fail(key, `image did not load: ${f.src || "(no src)"}`);
+      else if (f.error) fail(key, `figure could not be sampled (${f.error}): ${f.src}`);
+      else if (f.alpha < 255 && f.darkBackdrop) fail(key, `figure with a transparent background (corner alpha ${f.alpha}) on a dark backdrop ${f.backdrop}: ${f.src}`);
+    }
+    if (figures.length) {
+      dark.figures[pagePath] = { figures: figures.length, transparent: figures.filter((f) => f.alpha < 255).length };
+    }
+
+    // Explorers: drawn in the dark palette, text and fixed-colour marks readable on the
+    // chart's background; then the light pass's checks (drawn, numbers, sliders).
+    const ids = await page.evaluate(() => [...document.querySelectorAll("figure.explorer")].map((f) => f.id));
+    for (const id of ids) {
+      const r = await page.evaluate((id) => {
+        const { parse, over, backdrop, contrast, css } = window.bookColour;
+        const view = window.bookExplorers?.[id];
+        const canvas = document.querySelector(`#${CSS.escape(id)} canvas`);
+        if (!view || !canvas) return null;
+        const bg = over(parse(view.background()), backdrop(canvas));
+        const out = { background: css(bg), textMin: Infinity, textWorst: "", marks: {} };
+        const marks = new Map(); // mark name -> colours of its items
+        const visit = (node) => {
+          for (const it of node.items || []) {
+            if (node.marktype === "text" && it.opacity !== 0 && String(it.text ?? "").trim()) {
+              const ratio = contrast(over(parse(it.fill ?? "#000"), bg), bg);
+              if (ratio < out.textMin) { out.textMin = ratio; out.textWorst = `${node.role} "${String(it.text).slice(0, 30)}" in ${it.fill}`; }
+            } else if (node.role === "mark" && node.marktype !== "group") {
+              const stroked = ["line", "rule", "trail"].includes(node.marktype);
+              const colour = stroked || typeof it.fill !== "string" || !parse(it.fill)[3] ? it.stroke : it.fill;
+              if (typeof colour === "string" && parse(colour)[3]) {
+                if (!marks.has(node.name)) marks.set(node.name, new Set());
+                marks.get(node.name).add(colour);
+              }
+            }
+            for (const child of it.items || []) visit(child);
+          }
+        };
+        visit(view.scenegraph().root);
+        // One colour for all items of a mark (facets included): a fixed colour. Several:
+        // a colour scale (series, heatmap), measured but not held to the threshold.
+        for (const [name, colours] of marks) {
+          const ratios = [...colours].map((c) => [c, contrast(over(parse(c), bg), bg)]).sort((a, b) => a[1] - b[1]);
+          out.marks[name] = { colour: ratios[0][0], contrast: ratios[0][1], fixed: colours.size === 1 };
+        }
+        return out;
+      }, id);
+      if (!r) continue; // not drawn: checkExplorers reports it
+      const where = `explorer ${id}`;
+      if (r.textMin < DARK_TEXT_CONTRAST) fail(key, `${where}: text hard to read, contrast ${r.textMin.toFixed(2)} < ${DARK_TEXT_CONTRAST} on the chart's ${r.background} (${r.textWorst})`);
+      for (const [name, m] of Object.entries(r.marks)) {
+        if (m.fixed && m.contrast < DARK_MARK_CONTRAST) fail(key, `${where}: mark ${name} in ${m.colour} hard to see, contrast ${m.contrast.toFixed(2)} < ${DARK_MARK_CONTRAST} on the chart's ${r.background}`);
+      }
+      const fixed = Object.values(r.marks).filter((m) => m.fixed).map((m) => m.contrast);
+      const scaled = Object.values(r.marks).filter((m) => !m.fixed).map((m) => m.contrast);
+      (dark.explorers[pagePath] ||= []).push({ id, background: r.background, textMinContrast: +r.textMin.toFixed(2),
+        fixedMarkMinContrast: fixed.length ? +Math.min(...fixed).toFixed(2) : null,
+        scaleColourMinContrast: scaled.length ? +Math.min(...scaled).toFixed(2) : null });
+    }
+    await checkExplorers(page, key, shot);
+
+    await runAxe(page, key, notes[pagePath] || []);
+    if (SCREENSHOT_PAGES.includes(pagePath)) {
+      await page.screenshot({ path: join(OUT, "screenshots", `${shot}.png`), fullPage: true });
+    }
+  } catch (e) {
+    fail(key, `dark page check aborted: ${e.message.split("\n")[0]}`);
   } finally {
     await page.close();
   }
@@ -565,16 +813,50 @@ await Promise.all(Array.from({ length: Math.max(1, JOBS) }, async () => {
     console.log(`${n ? "FAIL" : "ok  "} ${p} (${((Date.now() - t) / 1000).toFixed(1)} s)${n ? `: ${n} problem(s)` : ""}`);
   }
 }));
+const seconds = (Date.now() - t0) / 1000;
+
+// The dark pass, after the light one (its axe notes are known by then).
+const tDark = Date.now();
+const darkQueue = [...PAGES];
+await Promise.all(Array.from({ length: Math.max(1, JOBS) }, async () => {
+  for (let p = darkQueue.shift(); p !== undefined; p = darkQueue.shift()) {
+    const t = Date.now();
+    await checkDark(p);
+    const n = (failures[`${p} (dark)`] || []).length;
+    console.log(`${n ? "FAIL" : "ok  "} ${p} [dark] (${((Date.now() - t) / 1000).toFixed(1)} s)${n ? `: ${n} problem(s)` : ""}`);
+  }
+}));
+dark.seconds = (Date.now() - tDark) / 1000;
 await browser.close();
 server.close();
 
 for (const s of staticProblems) fail("(built html)", `reference to another host: ${s}`);
-const report = { origin: ORIGIN, pages: PAGES.length, navigation: nav, seconds: (Date.now() - t0) / 1000,
+const darkFailed = PAGES.filter((p) => failures[`${p} (dark)`]);
+const minOf = (xs) => (xs.length ? Math.min(...xs) : null);
+const darkExplorers = Object.values(dark.explorers).flat();
+const darkFigures = Object.values(dark.figures);
+const darkSummary = {
+  explorers: darkExplorers.length,
+  explorerTextMinContrast: minOf(darkExplorers.map((e) => e.textMinContrast)),
+  fixedMarkMinContrast: minOf(darkExplorers.map((e) => e.fixedMarkMinContrast).filter((x) => x !== null)),
+  mathPages: Object.keys(dark.math).length,
+  mathMinContrast: minOf(Object.values(dark.math).map((m) => m.minContrast)),
+  figures: darkFigures.reduce((a, f) => a + f.figures, 0),
+  transparentFigures: darkFigures.reduce((a, f) => a + f.transparent, 0),
+};
+const report = { origin: ORIGIN, pages: PAGES.length, navigation: nav, seconds,
   budgets: { pageKb: PAGE_BUDGET_KB, mathKb: MATH_BUDGET_KB, explorerKb: EXPLORER_BUDGET_KB, phoneWidth: PHONE.width, minFigureRatio: MIN_FIGURE_RATIO },
-  weights, phoneScrollWidth: overflow, failures, notes, externalRequests };
+  weights, phoneScrollWidth: overflow, failures, notes, externalRequests,
+  dark: { pages: PAGES.length, seconds: dark.seconds, failedPages: darkFailed,
+    thresholds: { textContrast: DARK_TEXT_CONTRAST, markContrast: DARK_MARK_CONTRAST },
+    summary: darkSummary, explorers: dark.explorers, math: dark.math, figures: dark.figures } };
 writeFileSync(join(OUT, "browser-report.json"), JSON.stringify(report, null, 2));
 
 console.log(`\n${PAGES.length} pages checked in ${report.seconds.toFixed(1)} s; sidebar of ${nav.landing} links ${nav.linked} pages.`);
+const fmt = (x) => (x === null ? "-" : x.toFixed(1));
+console.log(`Dark mode: ${PAGES.length} pages checked in ${dark.seconds.toFixed(1)} s, ${darkFailed.length} failed; ` +
+  `least contrast: explorer text ${fmt(darkSummary.explorerTextMinContrast)} and fixed marks ${fmt(darkSummary.fixedMarkMinContrast)} (${darkSummary.explorers} explorers), ` +
+  `math ${fmt(darkSummary.mathMinContrast)} (${darkSummary.mathPages} pages); ${darkSummary.figures} figures, ${darkSummary.transparentFigures} transparent.`);
 console.log(`\nPage weight (KB gzipped, before own figures; budget ${PAGE_BUDGET_KB}, +${MATH_BUDGET_KB} with math, +${EXPLORER_BUDGET_KB} with explorers) and width at ${PHONE.width} px:`);
 for (const p of Object.keys(weights).sort()) console.log(`  ${String(weights[p].kb).padStart(7)} KB  figures ${String(weights[p].figuresKb).padStart(7)} KB  ${String(overflow[p] ?? "?").padStart(4)} px  ${p}`);
 if (externalRequests.length) {
