@@ -171,24 +171,36 @@ def _cjk_package(outdir: Path, srcdir: Path, chars: set[str]) -> None:
 LINE_CHARS = 80
 
 
-def column_widths(cells: list[list[str]]) -> list[int]:
+def _floors(cells: list[list[str]]) -> list[int]:
+    """Each column's longest word plus a margin: the least width it can wrap to."""
+    return [max([len(w) for c in col for w in c.split()] + [3]) + 3 for col in cells]
+
+
+def column_widths(cells: list[list[str]], line_chars: int = LINE_CHARS) -> list[int]:
     """Shares of the line for the columns of a table, given each column's cell texts.
 
     A column wants its longest cell (at most 60 characters, then it wraps) but gets at
     least its longest word plus a margin, since a word cannot wrap and would run into the
     next column. Columns wider than their longest word give back room, in proportion,
-    until the table fits :data:`LINE_CHARS`.
+    until the table fits ``line_chars``.
     """
-    floor = [max([len(w) for c in col for w in c.split()] + [3]) + 3 for col in cells]
+    floor = _floors(cells)
     want = [
         max(f, min(60, max((len(c) for c in col), default=0)))
         for f, col in zip(floor, cells, strict=True)
     ]
     extra = sum(want) - sum(floor)
-    room = LINE_CHARS - sum(floor)
-    if sum(want) <= LINE_CHARS or extra <= 0 or room <= 0:
+    room = line_chars - sum(floor)
+    if sum(want) <= line_chars or extra <= 0:
         return want
+    if room <= 0:
+        return floor
     return [f + round((w - f) * room / extra) for f, w in zip(floor, want, strict=True)]
+
+
+#: Tables whose words alone are wider than a line are set in \footnotesize (8 pt), which
+#: fits this many more characters per line.
+SMALL_FONT_GAIN = 1.25
 
 
 def _wrap_tables(app: Sphinx, doctree: nodes.document, docname: str) -> None:
@@ -204,8 +216,16 @@ def _wrap_tables(app: Sphinx, doctree: nodes.document, docname: str) -> None:
                 for i, entry in enumerate(e for e in row.children if isinstance(e, nodes.entry)):
                     if i < len(cells):
                         cells[i].append(entry.astext())
-            for spec, width in zip(specs, column_widths(cells), strict=True):
+            small = sum(_floors(cells)) > LINE_CHARS
+            line = int(LINE_CHARS * SMALL_FONT_GAIN) if small else LINE_CHARS
+            for spec, width in zip(specs, column_widths(cells, line), strict=True):
                 spec["colwidth"] = width
+            if small and table.parent is not None:
+                at = table.parent.index(table)
+                table.parent.insert(at + 1, nodes.raw("", "\\endgroup\n", format="latex"))
+                table.parent.insert(
+                    at, nodes.raw("", "\\begingroup\\footnotesize\n", format="latex")
+                )
         table["classes"] = [c for c in table["classes"] if c != "colwidths-auto"]
         table["classes"].append("colwidths-given")
 
