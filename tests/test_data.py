@@ -158,3 +158,17 @@ def test_delayed_copy_rejects_bad_input(kwargs, match):
     } | kwargs
     with pytest.raises(ValueError, match=match):
         data.delayed_copy_batch(**args)
+
+
+def test_corpus_is_the_stored_snapshot_whatever_the_python():
+    import hashlib
+    import platform
+
+    text = data.load_corpus()
+    assert hashlib.sha256(text.encode("ascii")).hexdigest() == data.CORPUS_SHA256
+    assert len(text) == 465_089
+    if platform.python_version() == data.CORPUS_PYTHON:  # the snapshot is that release's
+        from pydoc_data.topics import topics
+
+        live = "\n\n".join(topics[k].strip("\n") for k in sorted(topics))
+        assert data._fold_to_ascii(live) == text

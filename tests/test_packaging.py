@@ -30,7 +30,9 @@ def test_the_wheel_holds_every_module_and_stored_result(tmp_path):
     wanted = {
         p.relative_to(ROOT).as_posix()
         for p in PACKAGE.rglob("*")
-        if p.is_file() and p.suffix in {".py", ".json", ".typed"} and "__pycache__" not in p.parts
+        if p.is_file()
+        and p.suffix in {".py", ".json", ".typed", ".gz"}
+        and "__pycache__" not in p.parts
     }
     assert wanted, "no package files found"
     missing = sorted(wanted - names)

@@ -15,9 +15,11 @@ Everything here is deterministic given a seed: batches come from an explicit
 
 from __future__ import annotations
 
+import gzip
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 import torch
 
@@ -25,6 +27,8 @@ from .._validation import check_int, check_tensor
 
 __all__ = [
     "CORPUS_SOURCE",
+    "CORPUS_PYTHON",
+    "CORPUS_SHA256",
     "load_corpus",
     "CharTokenizer",
     "split_tokens",
@@ -37,9 +41,16 @@ __all__ = [
 
 #: Where the text corpus comes from, and its licence (quoted by the chapters).
 CORPUS_SOURCE = (
-    "CPython standard library, module pydoc_data.topics (the documentation shown by help()); "
+    "CPython standard library, module pydoc_data.topics (the documentation shown by help()), "
+    "as shipped with Python 3.11.7, stored in this package; "
     "Python Software Foundation License"
 )
+#: The Python release whose ``pydoc_data.topics`` the stored snapshot was taken from. The
+#: standard library's copy changes between releases (3.12 has about 6 % more text), so the
+#: labs read the snapshot: every Python gets the same characters.
+CORPUS_PYTHON = "3.11.7"
+#: sha256 of the snapshot's ASCII text (``scripts/snapshot_corpus.py`` writes both).
+CORPUS_SHA256 = "b986bb8f612fb1b2f47c3da9eef2f5b23f5987340bde954253e0be941fa11973"
 
 # Typographic characters mapped to ASCII before tokenising, so the vocabulary stays small.
 _ASCII_FOLD = {
@@ -66,7 +77,9 @@ def load_corpus(name: str = "pydoc", *, max_chars: int | None = None) -> str:
     """Return the book's English text corpus as one ASCII string.
 
     Args:
-        name: only ``"pydoc"`` (CPython's ``pydoc_data.topics``, see :data:`CORPUS_SOURCE`).
+        name: only ``"pydoc"`` (CPython's ``pydoc_data.topics``, see :data:`CORPUS_SOURCE`):
+            the snapshot stored in the package (:data:`CORPUS_PYTHON`), not the running
+            Python's copy, which differs between releases.
         max_chars: keep only the first ``max_chars`` characters (``None``: all of it).
 
     Returns:
@@ -77,10 +90,8 @@ def load_corpus(name: str = "pydoc", *, max_chars: int | None = None) -> str:
         raise ValueError(f"name must be one of ('pydoc',), got {name!r}")
     if max_chars is not None:
         check_int("max_chars", max_chars, minimum=1)
-    from pydoc_data.topics import topics  # standard library, no download
-
-    text = "\n\n".join(topics[key].strip("\n") for key in sorted(topics))
-    text = _fold_to_ascii(text)
+    snapshot = resources.files("posenc_lib.book") / "corpus" / "pydoc_topics.txt.gz"
+    text = gzip.decompress(snapshot.read_bytes()).decode("ascii")
     return text if max_chars is None else text[:max_chars]
 
 

@@ -306,6 +306,7 @@ def results_document(
         },
         "git": _git_state(),
         "corpus": _data.CORPUS_SOURCE,
+        "corpus_sha256": _data.CORPUS_SHA256,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": wall_seconds,
         "records": records,
