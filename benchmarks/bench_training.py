@@ -4,9 +4,12 @@ position scheme ("none").
 
 A control separates the method's cost from the code's: "none-unfused" is the same
 no-position model with scaled_dot_product_attention forced onto its math backend (scores,
-softmax and weights materialised). Shaw needs the weights for its value term and T5 a
-bias with a gradient, so no fused kernel serves them; "none-unfused" is the floor for
-both, and ``ratio_to_unfused`` says how far above it each scheme is.
+softmax and weights materialised). Shaw needs the weights for its value term, so no fused
+kernel serves it on any device. On the CPU, PyTorch's fused (flash) kernel also refuses a
+(heads, q, k) bias and a bias that needs a gradient, so T5 and ALiBi run unfused too, and
+"none-unfused" is their floor; ``ratio_to_unfused`` says how far above it each scheme is.
+On CUDA the memory-efficient kernel returns a bias gradient, so T5 can run fused there and
+land below this control.
 
 The model is the chapters' TinyTransformer at the issue's reference size (d_model 128,
 4 layers, 4 heads, L 256, batch 16) or the lab's own size (``--lab``: the FULL

@@ -179,9 +179,16 @@ class ShawRelativePosition(nn.Module):
         # q_i . a^K_ij has only 2k + 1 distinct values per query, q_i . w_r: compute those,
         # then pick row clip(j - i) + k per pair. Same numbers as shaw_key_logits with the
         # gathered (q_len, k_len, head_dim) table, without building it.
-        per_row = q @ self.key_table.weight.to(device=q.device, dtype=q.dtype).T
+        if q.shape[3] != self.head_dim:
+            raise ValueError(
+                f"q must be (batch, heads, q_len, head_dim={self.head_dim}), got {tuple(q.shape)}"
+            )
+        # At least float32: the gather's backward adds many gradients into one edge row,
+        # which a half-precision (atomic, on CUDA) accumulation would round away.
+        acc = torch.promote_types(q.dtype, torch.float32)
+        per_row = q.to(acc) @ self.key_table.weight.to(device=q.device, dtype=acc).T
         rows = self.indices(q_len, k_len, offset=offset).to(q.device)
-        return per_row.gather(-1, rows.expand(*q.shape[:2], q_len, k_len))
+        return per_row.gather(-1, rows.expand(*q.shape[:2], q_len, k_len)).to(q.dtype)
 
     def value_term(
         self, attn_weights: torch.Tensor, q_len: int, k_len: int, offset: int = 0
@@ -202,10 +209,15 @@ class ShawRelativePosition(nn.Module):
             )
         rows = self.indices(q_len, k_len, offset=offset).to(attn_weights.device)
         rows = rows.expand(attn_weights.shape)
-        per_row = attn_weights.new_zeros(*attn_weights.shape[:3], self.value_table.num_embeddings)
-        per_row = per_row.scatter_add(-1, rows, attn_weights)
-        table = self.value_table.weight.to(device=attn_weights.device, dtype=attn_weights.dtype)
-        return per_row @ table
+        # Summed in at least float32: every key past the clip distance adds into one edge
+        # row, and half-precision (atomic, on CUDA) additions would lose most of the sum.
+        acc = torch.promote_types(attn_weights.dtype, torch.float32)
+        per_row = attn_weights.new_zeros(
+            *attn_weights.shape[:3], self.value_table.num_embeddings, dtype=acc
+        )
+        per_row = per_row.scatter_add(-1, rows, attn_weights.to(acc))
+        table = self.value_table.weight.to(device=attn_weights.device, dtype=acc)
+        return (per_row @ table).to(attn_weights.dtype)
 
     def extra_repr(self) -> str:
         return (

@@ -165,13 +165,14 @@ class T5RelativePositionBias(nn.Module):
         bucket of ``j - (i + offset)``, shape ``(num_heads, q_len, k_len)``.
 
         ``B`` is constant along diagonals (it depends on ``j - i`` only), so the table is
-        looked up once per distance, ``q_len + k_len - 1`` rows, and the matrix is a
-        strided view of that vector: ``B[h, i, j] = u[h, j - i + q_len - 1]``. Looking up
+        looked up once per distance, ``q_len + k_len - 1`` rows, and the matrix is built
+        from a strided view of that vector (one copy): ``B[h, i, j] = u[h, j - i + q_len - 1]``. Looking up
         all ``q_len * k_len`` pairs (:meth:`buckets` and an embedding lookup) gives the
         same numbers with a much larger backward pass.
         """
         check_int("q_len", q_len, minimum=0)
         check_int("k_len", k_len, minimum=0)
+        check_int("offset", offset)
         if q_len == 0 or k_len == 0:
             return self.embedding(self.buckets(q_len, k_len, offset=offset)).permute(2, 0, 1)
         # u[:, t] is the bias of distance t - (q_len - 1) - offset, t = 0 .. q_len + k_len - 2

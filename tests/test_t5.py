@@ -163,3 +163,11 @@ def test_bias_from_diagonals_equals_the_per_pair_lookup(q_len, k_len, offset, bi
     (g_fast,) = torch.autograd.grad((fast * w).sum(), t5.embedding.weight)
     (g_slow,) = torch.autograd.grad((slow * w).sum(), t5.embedding.weight)
     assert_close(g_fast, g_slow, rtol=1e-12, atol=1e-12)
+
+
+def test_bias_offset_is_validated_as_given():
+    t5 = pe.T5RelativePositionBias(2)
+    with pytest.raises(TypeError, match="offset"):
+        t5(2, 3, offset=True)
+    with pytest.raises(TypeError, match=r"offset.*0\.5"):
+        t5(2, 3, offset=0.5)
