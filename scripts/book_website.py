@@ -302,7 +302,8 @@ def _theme_mode(app: Sphinx, config) -> None:
     # The theme's default colour mode is empty, which its script reports as a console
     # error on a reader's first visit ("Got invalid theme mode"); "auto" follows the
     # reader's system setting, which is what the empty value falls back to anyway.
-    config.html_theme_options.setdefault("default_mode", "auto")
+    # (pydata-sphinx-theme reads it from html_context, not from the theme options.)
+    config.html_context.setdefault("default_mode", "auto")
 
 
 def setup(app: Sphinx) -> dict:
