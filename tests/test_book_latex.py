@@ -20,3 +20,12 @@ def test_a_wide_table_fits_the_line_and_keeps_every_word_whole():
     for col, w in zip(cells, widths, strict=True):
         assert w >= max(len(word) for c in col for word in c.split()) + 3
     assert widths[0] < widths[2]
+
+
+def test_the_contents_are_called_contents_not_the_first_part():
+    from book_latex import _contents_name
+
+    tex = "\\addto\\captionsenglish{\\renewcommand{\\contentsname}{Start here}}\n"
+    assert _contents_name(tex) == (
+        "\\addto\\captionsenglish{\\renewcommand{\\contentsname}{Contents}}\n"
+    )

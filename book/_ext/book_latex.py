@@ -137,6 +137,15 @@ def _front_matter(text: str) -> str:
     return text.replace(anchor, anchor + heading, 1)
 
 
+_CONTENTS_NAME = re.compile(r"(\\renewcommand\{\\contentsname\}\{)[^{}]*(\})")
+
+
+def _contents_name(text: str) -> str:
+    """Sphinx names the table of contents after the root page's first toctree caption
+    (here the first part, "Start here"); a book's contents are called Contents."""
+    return _CONTENTS_NAME.sub(lambda m: m.group(1) + "Contents" + m.group(2), text)
+
+
 def _cjk_package(outdir: Path, srcdir: Path, chars: set[str]) -> None:
     """bookcjk.ttf (the characters' glyphs) and bookcjk.sty (the character classes)."""
     sys.path.insert(0, str(srcdir / "scripts"))
@@ -236,7 +245,7 @@ def _build_finished(app: Sphinx, exception) -> None:
     outdir = Path(app.outdir)
     for tex in outdir.glob("*.tex"):
         text = tex.read_text(encoding="utf-8")
-        fixed = _front_matter(_drop_pages(text))
+        fixed = _contents_name(_front_matter(_drop_pages(text)))
         if fixed != text:
             tex.write_text(fixed, encoding="utf-8")
         sys.path.insert(0, str(Path(app.srcdir) / "scripts"))

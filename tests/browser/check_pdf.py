@@ -10,7 +10,8 @@ Fails (exit 1, one line per problem) when:
   fraction of a point is invisible, anything more is a visible overflow;
 - a cross-reference is undefined (a link to a page that is not in the PDF, a label
   that does not exist);
-- the landing page is not front matter under its own heading (FRONT_MATTER_TITLE);
+- the landing page is not front matter under its own heading (FRONT_MATTER_TITLE), or the
+  contents are titled anything but "Contents";
 - the PDF is missing or has fewer than MIN_PAGES pages.
 """
 
@@ -94,6 +95,9 @@ def main(latex_dir: Path) -> list[str]:
         problems.append(f"{len(undefined)} undefined reference(s): {', '.join(undefined[:5])}")
 
     tex = (latex_dir / "book.tex").read_text(encoding="utf-8")
+    names = re.findall(r"\\renewcommand\{\\contentsname\}\{([^{}]*)\}", tex)
+    if any(n != "Contents" for n in names):
+        problems.append(f"the table of contents is titled {names}, not 'Contents'")
     has_cjk = re.search(r"[\u3400-\u4dbf\u4e00-\u9fff]", tex) is not None
     try:
         fonts = subprocess.run(
