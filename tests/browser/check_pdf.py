@@ -113,6 +113,15 @@ def main(latex_dir: Path) -> list[str]:
     pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
     if pages < MIN_PAGES:
         problems.append(f"only {pages} pages")
+    # Reported, not yet failing: boxes taller than the room left on a page (solutions whose
+    # framed code LaTeX cannot split) run into the footer. Issue 12 keeps this open.
+    tall = [float(x) for x in re.findall(r"Overfull \\vbox \((\d+\.?\d*)pt too high\)", text)]
+    tall = [x for x in tall if x > 10.0]
+    if tall:
+        print(
+            f"NOTE {len(tall)} box(es) run past the bottom of the page by more than 10 pt "
+            f"(widest {max(tall):.0f} pt); not yet a failure"
+        )
     print(
         f"PDF: {pages} pages, {len(got_parts)} parts, {len(chapters)} chapters, "
         f"{len(overfull)} overfull lines (widest {max(overfull, default=0):.0f} pt), "
