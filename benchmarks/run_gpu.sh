@@ -55,8 +55,8 @@ want() { [[ $STEP == all || $STEP == "$1" ]]; }
 BENCH=("$PY" benchmarks/run_all.py --device cuda --merge --out "$RESULT")
 
 # The order puts first what a short session most needs: the tests, then the benchmarks.
-XDIST=()
-"$PY" -c "import xdist" 2>/dev/null && XDIST=(-n 8)
+XDIST=()  # pytest-benchmark warns under xdist, and this suite turns warnings into errors
+"$PY" -c "import xdist" 2>/dev/null && XDIST=(-n 8 -p no:benchmark)
 want tests && step tests 240 "$PY" -m pytest -q -p no:cacheprovider "${XDIST[@]}" "${TESTS[@]}"
 want bias && step bias 150 "${BENCH[@]}" --only bias_attention
 want training && step training 120 "${BENCH[@]}" --only training

@@ -225,20 +225,20 @@ def test_shaw_compact_terms_equal_the_literal_gathered_table(q_len, k_len, offse
         assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_shaw_terms_accumulate_half_precision_in_float32():
+def test_shaw_terms_accumulate_half_precision_in_float32(device):
     """Every key past the clip distance adds into one edge row; in bf16 a running sum of
     many small weights would stall (CUDA adds atomically in the tensor's dtype), so the
     terms accumulate in float32 and only the result is cast back."""
     torch.manual_seed(0)
-    rel = pe.ShawRelativePosition(4, max_distance=1)
+    rel = pe.ShawRelativePosition(4, max_distance=1).to(device)
     n = 4096
-    alpha = torch.full((1, 1, 1, n), 1.0 / n, dtype=torch.bfloat16)
+    alpha = torch.full((1, 1, 1, n), 1.0 / n, dtype=torch.bfloat16, device=device)
     out = rel.value_term(alpha, 1, n, offset=n - 1)
     # all weight on the edge row (distance <= -1) except the last key
     want = rel.value_table.weight[0] * (1 - 1 / n) + rel.value_table.weight[1] / n
     assert out.dtype == torch.bfloat16
     assert_close(out[0, 0, 0].float(), want, rtol=2e-2, atol=2e-3)
-    q = torch.randn(1, 1, 1, 4, dtype=torch.bfloat16)
+    q = torch.randn(1, 1, 1, 4, dtype=torch.bfloat16, device=device)
     assert rel.key_bias(q, 1, n, offset=n - 1).dtype == torch.bfloat16
     with pytest.raises(ValueError, match=r"q must be \(batch, heads, q_len, head_dim=4\)"):
-        rel.key_bias(torch.randn(1, 1, 3, 5), 3, 4)
+        rel.key_bias(torch.randn(1, 1, 3, 5, device=device), 3, 4)
