@@ -103,7 +103,7 @@ def _as_4d(t: torch.Tensor):
         return None
 
 
-def _config(seq: int, half: int, n_rows: int, interpreted: bool) -> dict:
+def _config(seq: int, half: int, n_rows: int, interpreted: bool, interleaved: bool) -> dict:
     block_half = _next_pow2(half)
     if interpreted:  # few, large programs: the interpreter pays per program, not per element
         return {
@@ -111,7 +111,12 @@ def _config(seq: int, half: int, n_rows: int, interpreted: bool) -> dict:
             "ROWS_PER_PROGRAM": min(n_rows, 16),
             "num_warps": 4,
         }
-    block_s = max(1, min(_next_pow2(seq), 2048 // block_half))
+    # Pairs per row and tile. The interleaved layout reads x with stride 2; on an H200
+    # (benchmarks/results/cuda-2026-11-26.json, tile sweep) its tiles of 2048 pairs ran up
+    # to 9x slower than tiles of 256 at 32k tokens, while the half layout was within noise
+    # of its best tile at 2048.
+    pairs = 256 if interleaved else 2048
+    block_s = max(1, min(_next_pow2(seq), pairs // block_half))
     n_blocks = -(-seq // block_s)
     rows = 1
     while rows < 8 and rows < n_rows and n_blocks * (-(-n_rows // (2 * rows))) >= 1024:
@@ -140,7 +145,7 @@ def _launch(x, cos, sin, *, interleaved: bool, conj: bool, out=None, config=None
     half = cos2.shape[-1]
     n_rows = batch * heads
     interpreted = x.device.type != "cuda"
-    cfg = dict(_config(seq, half, n_rows, interpreted))
+    cfg = dict(_config(seq, half, n_rows, interpreted, interleaved))
     cfg.update(config or {})
     kern = _kernels()
     fn = kern.rope_kernel_interpreted if interpreted else kern.rope_kernel_cuda

@@ -197,3 +197,19 @@ def test_bad_inputs():
         apply_rope_fused(torch.ones(2, 4, 8, dtype=torch.int64), cos, sin)
     with pytest.raises(ValueError, match="constants"):
         apply_rope_fused(x, cos.clone().requires_grad_(), sin)
+
+
+@pytest.mark.parametrize("seq", [1, 7, 512, 32768])
+@pytest.mark.parametrize("head_dim", [64, 128])
+def test_gpu_tiles_follow_the_measured_sizes(seq, head_dim):
+    """The GPU tile holds at most 256 pairs per row for the interleaved layout (its stride-2
+    reads ran up to 9x slower in 2048-pair tiles on an H200) and up to 2048 for the half
+    layout; never more positions than the sequence has (rounded up to a power of two)."""
+    half = head_dim // 2
+    for interleaved, pairs in ((True, 256), (False, 2048)):
+        cfg = rope_triton._config(seq, half, 32, interpreted=False, interleaved=interleaved)
+        assert cfg["BLOCK_S"] * half <= max(pairs, half)
+        assert cfg["BLOCK_S"] <= 1 << (seq - 1).bit_length()
+        assert 1 <= cfg["ROWS_PER_PROGRAM"] <= 8
+    big = rope_triton._config(32768, half, 32, interpreted=False, interleaved=True)
+    assert big["BLOCK_S"] * half == 256
