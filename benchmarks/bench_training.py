@@ -8,8 +8,10 @@ softmax and weights materialised). Shaw needs the weights for its value term, so
 kernel serves it on any device. On the CPU, PyTorch's fused (flash) kernel also refuses a
 (heads, q, k) bias and a bias that needs a gradient, so T5 and ALiBi run unfused too, and
 "none-unfused" is their floor; ``ratio_to_unfused`` says how far above it each scheme is.
-On CUDA the memory-efficient kernel returns a bias gradient, so T5 can run fused there and
-land below this control.
+On CUDA the memory-efficient kernel accepts a bias, with its gradient. On an H200
+(benchmarks/results/cuda-2026-11-26.json) ALiBi ran below this control (0.85x) but T5 did
+not (1.33x; 1.95x "none"). At this size a GPU step is short (a few ms), so per-call
+overheads weigh more than on the CPU; which overhead holds T5 back was not measured.
 
 The model is the chapters' TinyTransformer at the issue's reference size (d_model 128,
 4 layers, 4 heads, L 256, batch 16) or the lab's own size (``--lab``: the FULL
