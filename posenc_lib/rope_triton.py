@@ -111,10 +111,10 @@ def _config(seq: int, half: int, n_rows: int, interpreted: bool, interleaved: bo
             "ROWS_PER_PROGRAM": min(n_rows, 16),
             "num_warps": 4,
         }
-    # Pairs per row and tile. The interleaved layout reads x with stride 2; on an H200
-    # (benchmarks/results/cuda-2026-11-26.json, tile sweep) its tiles of 2048 pairs ran up
-    # to 9x slower than tiles of 256 at 32k tokens, while the half layout was within noise
-    # of its best tile at 2048.
+    # Pairs per tile and head. On an H200 (benchmarks/results/cuda-2026-11-26.json, tile
+    # sweep) the interleaved layout (pairs adjacent in memory) ran up to 9x slower in tiles
+    # of 2048 pairs than in the sweep's best tiles (256 pairs); the half layout stayed
+    # within 1.5x of its best from 8k tokens on. "Making it fast" shows both runs.
     pairs = 256 if interleaved else 2048
     block_s = max(1, min(_next_pow2(seq), pairs // block_half))
     n_blocks = -(-seq // block_s)

@@ -186,3 +186,42 @@ def test_bad_inputs():
         attention_with_bias(q[0], k, v, scheme="alibi", slopes=extras["slopes"])
     with pytest.raises(ValueError, match="rel_table"):
         shaw_score_mod(q, torch.randn(4, D), scale=1.0)
+
+
+@pytest.mark.parametrize("q_len", [1, 127, 128, 129, 300])
+@pytest.mark.parametrize("kv_len", [1, 128, 129, 300, 512])
+def test_causal_block_mask_equals_create_block_mask(q_len, kv_len):
+    """The causal BlockMask from block indices equals create_block_mask's (which evaluates
+    the mask on every query-key pair), tensor for tensor, for every offset kind."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    from posenc_lib.flex_bias import _causal_block_mask
+
+    names = ("kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices")
+    names += tuple(n.replace("kv_", "q_") for n in names)
+    for offset in sorted({0, 3, 130, max(kv_len - q_len, 0), kv_len}):
+        ref = create_block_mask(
+            lambda b, h, q, k, o=offset: q + o >= k, None, None, q_len, kv_len, device="cpu"
+        )
+        got = _causal_block_mask(q_len, kv_len, offset, "cpu")
+        assert got.seq_lengths == ref.seq_lengths and got.BLOCK_SIZE == ref.BLOCK_SIZE
+        for name in names:
+            assert torch.equal(getattr(got, name), getattr(ref, name)), (name, offset)
+
+
+def test_causal_flex_path_builds_no_dense_mask(monkeypatch):
+    """attention_with_bias(causal=True) never evaluates the mask on all pairs."""
+    import torch.nn.attention.flex_attention as fa
+
+    def dense(*args, **kwargs):
+        raise AssertionError("create_mask builds a (q_len, kv_len) tensor")
+
+    monkeypatch.setattr(fa, "create_mask", dense)
+    monkeypatch.setattr(fa, "create_block_mask", dense)
+    q, k, v = torch.randn(3, 1, 2, 200, 8).unbind(0)
+    slopes = pe.alibi_slopes(2)
+    out = attention_with_bias(
+        q, k, v, scheme="alibi", slopes=slopes, causal=True, backend="flex_eager"
+    )
+    ref = attention_with_bias(q, k, v, scheme="alibi", slopes=slopes, causal=True, backend="sdpa")
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
