@@ -5,7 +5,8 @@
 The full run (every implementation, ~0.5 MB) stays in benchmarks/results/; the package
 copy (posenc_lib/book/results/bench/, same file name) keeps the environment, the RoPE
 records of the copy, the library, eager Hugging Face and the kernel's tile sweep, with
-the run's targets, and every bias-attention and training record. "Making it fast" reads
+the run's targets and the names of every implementation that ran, and every
+bias-attention and training record. "Making it fast" reads
 it by file name.
 """
 
@@ -24,6 +25,7 @@ def trim(run: dict) -> dict:
     out = {k: run[k] for k in ("environment", "bias_attention", "training") if k in run}
     if "rope" in run:
         rope = dict(run["rope"])
+        rope["implementations"] = sorted({r["impl"] for r in rope["records"]})  # all that ran
         rope["records"] = [
             r
             for r in rope["records"]
