@@ -14,6 +14,12 @@ from __future__ import annotations
 
 from posenc_lib.book.plotting import SCHEME_STYLE
 
+# Series told apart by a sequential colour scale (RoPE pairs, ALiBi heads): viridis from
+# its dark end to 0.55 only, where every colour keeps a contrast of at least 3:1 with the
+# white chart (3.4 at 0.55; WCAG non-text contrast; viridis's yellow end has 1.3). On the
+# dark chart (#333) book/_static/explorers.js takes viridis from 0.5 to its bright end.
+SERIES_SCHEME = {"name": "viridis", "extent": [0, 0.55]}
+
 # The book's colour of each scheme (Okabe-Ito), plus a dash pattern so that the lines
 # differ without colour too.
 _SCHEMES = {
@@ -163,7 +169,7 @@ def rope() -> dict:
                 "field": "i",
                 "type": "quantitative",
                 "title": "pair i",
-                "scale": {"scheme": "viridis"},
+                "scale": {"scheme": SERIES_SCHEME},
             },
             "tooltip": [{"field": "i"}, {"field": "angle", "format": ".3f"}],
         },
@@ -248,7 +254,7 @@ def alibi() -> dict:
                 "field": "head",
                 "type": "quantitative",
                 "title": "head h",
-                "scale": {"scheme": "viridis"},
+                "scale": {"scheme": SERIES_SCHEME},
             },
             "detail": {"field": "head", "type": "nominal"},
         },

@@ -1,7 +1,7 @@
 // Draws the book's offline explorers (the {explorer} directive, book/_ext/explorer.py)
 // with the self-hosted Vega, Vega-Lite and vega-embed. Loaded only on pages with an
 // explorer. Each view is kept in window.bookExplorers[id] (the browser test reads it);
-// the charts are drawn again in the dark palette when the reader switches theme.
+// the charts are drawn again in the other palette when the reader switches theme.
 (function () {
   "use strict";
   window.bookExplorers = window.bookExplorers || {};
@@ -10,13 +10,14 @@
     return document.documentElement.dataset.theme === "dark";
   }
 
-  // The colours that the specs fix (a mark's colour, the range of a category scale) were
-  // chosen for a white chart. On the background of Vega's dark theme (#333) some all but
-  // vanish: the black dashed rule has a contrast of 1.7, the Okabe-Ito blue 2.4. In the
-  // dark theme each fixed colour under 3:1 there (WCAG non-text contrast) keeps its hue
-  // and saturation and is lightened until it stands out from #333 as much as it did from
-  // white, and at least 3:1.
-  const DARK_CHART = [0x33, 0x33, 0x33];
+  // The colours that the specs fix (a mark's colour, the range of a category scale) are
+  // the book's (Okabe-Ito). Some are faint on one of the two charts: on white, the orange
+  // has a contrast of 2.2; on the background of Vega's dark theme (#333) the black dashed
+  // rule has 1.7 and the blue 2.4. Each fixed colour under 3:1 with its chart (WCAG
+  // non-text contrast) keeps its hue and saturation and is darkened (white chart) or
+  // lightened (dark chart) until it reaches 3:1; on the dark chart, until it stands out
+  // as much as it did from white, if that is more.
+  const CHART = { light: [1, 1, 1], dark: [0x33 / 255, 0x33 / 255, 0x33 / 255] };
   const MIN_CONTRAST = 3;
 
   function luminance(rgb) {
@@ -45,33 +46,42 @@
     return [r, g, b].map((v) => v + l - c / 2);
   }
 
-  function forDarkChart(colour) {
+  function forChart(colour, isDark) {
     const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(colour);
     if (!m) return colour;
     const hex = m[1].length === 3 ? m[1].replace(/./g, "$&$&") : m[1];
     const rgb = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255);
-    const chart = DARK_CHART.map((v) => v / 255);
+    const chart = isDark ? CHART.dark : CHART.light;
     if (contrast(rgb, chart) >= MIN_CONTRAST) return colour;
-    const want = Math.max(MIN_CONTRAST, contrast(rgb, [1, 1, 1]));
+    const want = isDark ? Math.max(MIN_CONTRAST, contrast(rgb, CHART.light)) : MIN_CONTRAST;
     const [h, s, l0] = hsl(rgb);
-    let out = [1, 1, 1];
-    for (let l = l0; l < 1; l += 0.005) {
+    const step = isDark ? 0.005 : -0.005;
+    let out = isDark ? [1, 1, 1] : [0, 0, 0];
+    for (let l = l0; l > 0 && l < 1; l += step) {
       const c = fromHsl((h + 360) % 360, s, l);
       if (contrast(c, chart) >= want) { out = c; break; }
     }
     return "#" + out.map((v) => Math.round(v * 255).toString(16).padStart(2, "0")).join("");
   }
 
+  // A series scale (viridis, cut to its dark part for the white chart by
+  // explorer_specs.SERIES_SCHEME) takes the bright part on the dark chart: from 0.5 on,
+  // every colour has a contrast of at least 3:1 with #333.
+  const DARK_VIRIDIS = [0.5, 1];
+
   // The spec with its fixed colours ("color", "fill", "stroke" and scale "range" values)
-  // made visible on the dark chart.
-  function darkColours(node, key) {
-    if (Array.isArray(node)) return node.map((v) => darkColours(v, key));
+  // made visible on the chart of the page's theme.
+  function chartColours(node, isDark, key) {
+    if (isDark && key === "scheme" && node && node.name === "viridis") {
+      return { ...node, extent: DARK_VIRIDIS };
+    }
+    if (Array.isArray(node)) return node.map((v) => chartColours(v, isDark, key));
     if (node && typeof node === "object") {
-      for (const k of Object.keys(node)) node[k] = darkColours(node[k], k);
+      for (const k of Object.keys(node)) node[k] = chartColours(node[k], isDark, k);
       return node;
     }
     return typeof node === "string" && ["color", "fill", "stroke", "range"].includes(key)
-      ? forDarkChart(node) : node;
+      ? forChart(node, isDark) : node;
   }
 
   function draw(figure) {
@@ -80,10 +90,8 @@
     const old = window.bookExplorers[figure.id];
     if (old) old.finalize();
     const opts = { actions: false, renderer: "canvas", tooltip: true };
-    if (dark()) {
-      opts.theme = "dark";
-      spec = darkColours(spec);
-    }
+    if (dark()) opts.theme = "dark";
+    spec = chartColours(spec, dark());
     return window.vegaEmbed(el, spec, opts).then((res) => {
       window.bookExplorers[figure.id] = res.view;
       // The chart itself is described by the figure's alt text (aria-describedby).

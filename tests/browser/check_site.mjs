@@ -27,8 +27,9 @@
 //     pages with math get MATH_BUDGET_KB more for MathJax, pages with an explorer
 //     EXPLORER_BUDGET_KB more for Vega (a page without math must not load MathJax);
 //   - an explorer ({explorer} directive) that does not draw, whose numbers differ from
-//     posenc_lib's (the reference values in the page), or whose sliders do not change
-//     the chart.
+//     posenc_lib's (the reference values in the page), whose sliders do not change
+//     the chart, or whose series coloured by a scale (lines, points) have a colour under
+//     SERIES_CONTRAST with the chart's background (this one in the dark pass too).
 // Then a dark-mode pass opens every page again with the dark theme chosen (localStorage
 // "mode" and "theme" = "dark", as the theme's switch stores them, and prefers-color-scheme
 // dark) and fails on:
@@ -97,6 +98,9 @@ const CJK_SOURCE = "[\\u2e80-\\u2fdf\\u3001-\\u30ff\\u3100-\\u312f\\u31a0-\\u31f
 // (non-text contrast, 1.4.11).
 const DARK_TEXT_CONTRAST = 4.5;
 const DARK_MARK_CONTRAST = 3;
+// Both passes: least contrast of a series colour from a scale (lines, points) with the
+// chart's background (non-text contrast, 1.4.11).
+const SERIES_CONTRAST = 3;
 
 if (!existsSync(join(SITE, "index.html"))) {
   console.error(`No built site at ${SITE}: run 'make book' (or 'make test-book') first.`);
@@ -405,6 +409,39 @@ async function checkExplorers(page, pagePath, shot = pagePath.replaceAll("/", "_
     if (!state.sliders) fail(pagePath, `${where}: no slider`);
     if (!state.compared) fail(pagePath, `${where}: no reference values compared`);
     for (const m of state.mismatches.slice(0, 5)) fail(pagePath, `${where}: ${m}`);
+    // Series told apart by a colour scale (lines, points): every colour must stand out from
+    // the chart's background, in either theme. Cells of a heatmap (rect) only need to
+    // differ from each other.
+    await page.evaluate(installColourTools);
+    const faint = await page.evaluate(([id, minimum]) => {
+      const { parse, over, backdrop, contrast } = window.bookColour;
+      const view = window.bookExplorers[id];
+      const bg = over(parse(view.background()), backdrop(document.querySelector(`#${CSS.escape(id)} canvas`)));
+      const colours = new Map(); // mark name -> colours of its items
+      const visit = (node) => {
+        for (const it of node.items || []) {
+          if (["line", "symbol", "trail"].includes(node.marktype)) {
+            const colour = node.marktype === "symbol" && it.fill ? it.fill : it.stroke;
+            if (typeof colour === "string") {
+              if (!colours.has(node.name)) colours.set(node.name, new Set());
+              colours.get(node.name).add(colour);
+            }
+          }
+          for (const child of it.items || []) visit(child);
+        }
+      };
+      visit(view.scenegraph().root);
+      const out = [];
+      for (const [name, set] of colours) {
+        if (set.size < 2) continue; // one fixed colour: the dark pass checks those
+        for (const c of set) {
+          const ratio = contrast(over(parse(c), bg), bg);
+          if (ratio < minimum) out.push(`${name} ${c} (${ratio.toFixed(2)})`);
+        }
+      }
+      return out;
+    }, [id, SERIES_CONTRAST]);
+    if (faint.length) fail(pagePath, `${where}: series colours under ${SERIES_CONTRAST}:1 on the chart's background: ${faint.slice(0, 4).join(", ")}`);
     // Each slider: move it, the chart must change.
     for (let i = 0; i < state.sliders; i++) {
       const slider = page.locator(`#${id} input[type="range"]`).nth(i);
