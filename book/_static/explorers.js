@@ -12,7 +12,7 @@
 
   // The colours that the specs fix (a mark's colour, the range of a category scale) are
   // the book's (Okabe-Ito). Some are faint on one of the two charts: on white, the orange
-  // has a contrast of 2.2; on the background of Vega's dark theme (#333) the black dashed
+  // has a contrast of 2.25; on the background of Vega's dark theme (#333) the black dashed
   // rule has 1.7 and the blue 2.4. Each fixed colour under 3:1 with its chart (WCAG
   // non-text contrast) keeps its hue and saturation and is darkened (white chart) or
   // lightened (dark chart) until it reaches 3:1; on the dark chart, until it stands out
