@@ -336,8 +336,8 @@ def _causal_block_mask(q_len: int, kv_len: int, offset: int, device, block: int 
     cut short by the end of the sequence), and *partial* when some pair is,
     ``min((a+1) B, q_len) - 1 + offset >= c B``. That is ``O((q_len / B)(kv_len / B))``
     work and memory; ``create_block_mask`` (uncompiled) evaluates the mask on all
-    ``q_len * kv_len`` pairs first (about 10 bytes per pair, measured on a CPU; 43 GB at
-    64k tokens in the H200 benchmark). The result equals ``create_block_mask``'s, tensor
+    ``q_len * kv_len`` pairs first (10 to 19 bytes per pair at 4k to 16k tokens, measured
+    on a CPU; 43 GB at 64k tokens in the H200 benchmark). The result equals ``create_block_mask``'s, tensor
     for tensor (tests/test_flex_bias.py).
     """
     from torch.nn.attention.flex_attention import BlockMask

@@ -112,9 +112,10 @@ def _config(seq: int, half: int, n_rows: int, interpreted: bool, interleaved: bo
             "num_warps": 4,
         }
     # Pairs per tile and head. On an H200 (benchmarks/results/cuda-2026-11-26.json, tile
-    # sweep) the interleaved layout (pairs adjacent in memory) ran up to 9x slower in tiles
-    # of 2048 pairs than in the sweep's best tiles (256 pairs); the half layout stayed
-    # within 1.5x of its best from 8k tokens on. "Making it fast" shows both runs.
+    # sweep) the interleaved layout (pairs adjacent in memory) ran up to 9.2x slower in
+    # tiles of 2048 pairs than in the sweep's best tile, most often one of 256 pairs; the
+    # half layout stayed within 1.5x of its best from 8k tokens on. "Making it fast" shows
+    # both runs.
     pairs = 256 if interleaved else 2048
     block_s = max(1, min(_next_pow2(seq), pairs // block_half))
     n_blocks = -(-seq // block_s)
