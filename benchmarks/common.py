@@ -214,6 +214,15 @@ def environment(device) -> dict:
     }
 
 
+def shown(path: Path) -> str:
+    """A path for a log: relative to the repository when inside it, else the file name
+    (stored logs name no machine's folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(RESULTS_DIR.parent.parent))
+    except ValueError:
+        return Path(path).name
+
+
 def result_path(device, *, tag: str = "") -> Path:
     day = _dt.date.today().isoformat()
     return RESULTS_DIR / f"{torch.device(device).type}{tag}-{day}.json"

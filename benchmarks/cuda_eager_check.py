@@ -85,4 +85,4 @@ def main() -> Path:
 
 
 if __name__ == "__main__":
-    print(main())
+    print("saved", common.shown(main()))

@@ -106,7 +106,7 @@ def main(argv=None):
         path = out / f"{args.device}-{name}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
-        print("wrote", path)
+        print("wrote", common.shown(path))
 
 
 if __name__ == "__main__":

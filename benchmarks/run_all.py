@@ -120,7 +120,7 @@ def main(argv=None) -> Path:
                 f"training {r['scheme']:>12}: {r['ratio_to_none']:.2f}x none, "
                 f"{r['ratio_to_unfused']:.2f}x none-unfused"
             )
-    print(f"saved {out} ({results['wall_s']:.0f} s)")
+    print(f"saved {common.shown(out)} ({results['wall_s']:.0f} s)")
     return out
 
 

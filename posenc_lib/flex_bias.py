@@ -335,9 +335,9 @@ def _causal_block_mask(q_len: int, kv_len: int, offset: int, device, block: int 
     when every pair in it is visible, ``a B + offset >= (c+1) B - 1`` (and neither block is
     cut short by the end of the sequence), and *partial* when some pair is,
     ``min((a+1) B, q_len) - 1 + offset >= c B``. That is ``O((q_len / B)(kv_len / B))``
-    work and memory; ``create_block_mask`` (uncompiled) evaluates the mask on all
-    ``q_len * kv_len`` pairs first (10 to 19 bytes per pair at 4k to 16k tokens, measured
-    on a CPU; 43 GB at 64k tokens in the H200 benchmark). The result equals ``create_block_mask``'s, tensor
+    work and memory; ``create_block_mask`` (uncompiled) first builds the mask of all
+    ``q_len * kv_len`` pairs as a tensor (causal ALiBi peaked at 10 bytes per pair, 43 GB
+    at 64k tokens, in the H200 benchmark: "Making it fast"). The result equals ``create_block_mask``'s, tensor
     for tensor (tests/test_flex_bias.py).
     """
     from torch.nn.attention.flex_attention import BlockMask

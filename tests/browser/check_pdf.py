@@ -37,6 +37,11 @@ OVERFULL_VBOX_PT = 4.0
 MIN_PAGES = 50
 
 
+def _overfull(log: str, box: str, way: str) -> list[float]:
+    """The sizes, in pt, of LaTeX's "Overfull \\<box> (<x>pt too <way>)" warnings."""
+    return [float(x) for x in re.findall(rf"Overfull \\{box} \((\d+\.?\d*)pt too {way}\)", log)]
+
+
 def main(latex_dir: Path) -> list[str]:
     problems = []
     pdf, toc, log = (latex_dir / f"book.{ext}" for ext in ("pdf", "toc", "log"))
@@ -85,7 +90,7 @@ def main(latex_dir: Path) -> list[str]:
         problems.append(
             f"{len(missing)} missing glyph(s) (text in a missing font): {''.join(missing)[:80]}"
         )
-    overfull = [float(x) for x in re.findall(r"Overfull \\hbox \((\d+\.?\d*)pt too wide\)", text)]
+    overfull = _overfull(text, "hbox", "wide")
     wide = [x for x in overfull if x > OVERFULL_PT]
     if wide:
         problems.append(
@@ -118,7 +123,7 @@ def main(latex_dir: Path) -> list[str]:
     pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
     if pages < MIN_PAGES:
         problems.append(f"only {pages} pages")
-    tall = [float(x) for x in re.findall(r"Overfull \\vbox \((\d+\.?\d*)pt too high\)", text)]
+    tall = _overfull(text, "vbox", "high")
     low = [x for x in tall if x > OVERFULL_VBOX_PT]
     if low:
         problems.append(
