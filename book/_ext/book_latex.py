@@ -57,14 +57,21 @@ PREAMBLE = r"""
 \newenvironment{sphinxVerbatimOutput}{}{}
 % Long words and URLs may break rather than run into the margin.
 \setlength{\emergencystretch}{3em}
-% Exercises, solutions and notes (the book's admonitions are all of type "note") sit
-% between two rules, not in a frame: inside a frame Sphinx sets each code block as one
-% box, which cannot break across pages, and long solutions ran into the footer. Between
-% rules a code block keeps its own frame and breaks like any other (Sphinx's own
-% pre-7.4 style, sphinxlightbox).
-\renewenvironment{sphinxnote}[1]
-  {\begin{sphinxlightbox}\sphinxstrong{#1}\par\nobreak}{\end{sphinxlightbox}}
 """
+
+#: Admonition types that Sphinx dispatches through ``sphinxadmonition``.
+ADMONITIONS = ("note", "hint", "tip", "important", "warning", "caution", "attention",
+               "danger", "error")  # fmt: skip
+
+# Admonitions (exercises, solutions, notes...) sit between two rules, not in a frame:
+# inside a frame Sphinx sets each code block as one box, which cannot break across
+# pages, and long solutions ran into the footer. Between rules a code block keeps its own
+# frame and breaks like any other (Sphinx's own pre-7.4 style, sphinxlightbox).
+PREAMBLE += "".join(
+    f"\\renewenvironment{{sphinx{kind}}}[1]"
+    "{\\begin{sphinxlightbox}\\sphinxstrong{#1}\\par\\nobreak}{\\end{sphinxlightbox}}\n"
+    for kind in ADMONITIONS
+)
 
 
 def _config_inited(app: Sphinx, config: Config) -> None:
