@@ -18,6 +18,8 @@ from posenc_lib.book.plotting import SCHEME_STYLE
 # its dark end to 0.55 only, where every colour keeps a contrast of at least 3:1 with the
 # white chart (3.4 at 0.55; WCAG non-text contrast; viridis's yellow end has 1.3). On the
 # dark chart (#333) book/_static/explorers.js takes viridis from 0.5 to its bright end.
+# Points are drawn opaque ("opacity": 1): at Vega-Lite's default of 0.7 for points they
+# blend into the background (viridis 0.55 would show at 2.3:1).
 SERIES_SCHEME = {"name": "viridis", "extent": [0, 0.55]}
 
 # The book's colour of each scheme (Okabe-Ito), plus a dash pattern so that the lines
@@ -151,7 +153,7 @@ def rope() -> dict:
             {"calculate": "cos(datum.angle)", "as": "x"},
             {"calculate": "sin(datum.angle)", "as": "y"},
         ],
-        "mark": {"type": "point", "filled": True, "size": 40},
+        "mark": {"type": "point", "filled": True, "size": 40, "opacity": 1},
         "encoding": {
             "x": {
                 "field": "x",
@@ -269,7 +271,7 @@ def alibi() -> dict:
             {"calculate": "heads + '_' + datum.head", "as": "key"},
             lookup,
         ],
-        "mark": {"type": "point", "filled": True, "color": "#D55E00", "size": 50},
+        "mark": {"type": "point", "filled": True, "color": "#D55E00", "size": 50, "opacity": 1},
         "encoding": {
             "x": {
                 "field": "head",

@@ -16,7 +16,8 @@
   // rule has 1.7 and the blue 2.4. Each fixed colour under 3:1 with its chart (WCAG
   // non-text contrast) keeps its hue and saturation and is darkened (white chart) or
   // lightened (dark chart) until it reaches 3:1; on the dark chart, until it stands out
-  // as much as it did from white, if that is more.
+  // as much as it did from white, if that is more. (The book's static figures keep the
+  // Okabe-Ito colours as they are.)
   const CHART = { light: [1, 1, 1], dark: [0x33 / 255, 0x33 / 255, 0x33 / 255] };
   const MIN_CONTRAST = 3;
 
@@ -58,7 +59,8 @@
     const step = isDark ? 0.005 : -0.005;
     let out = isDark ? [1, 1, 1] : [0, 0, 0];
     for (let l = l0; l > 0 && l < 1; l += step) {
-      const c = fromHsl((h + 360) % 360, s, l);
+      // rounded as it will be written, so the written colour reaches the contrast too
+      const c = fromHsl((h + 360) % 360, s, l).map((v) => Math.round(v * 255) / 255);
       if (contrast(c, chart) >= want) { out = c; break; }
     }
     return "#" + out.map((v) => Math.round(v * 255).toString(16).padStart(2, "0")).join("");
@@ -72,8 +74,8 @@
   // The spec with its fixed colours ("color", "fill", "stroke" and scale "range" values)
   // made visible on the chart of the page's theme.
   function chartColours(node, isDark, key) {
-    if (isDark && key === "scheme" && node && node.name === "viridis") {
-      return { ...node, extent: DARK_VIRIDIS };
+    if (isDark && key === "scheme" && (node === "viridis" || node?.name === "viridis")) {
+      return { name: "viridis", extent: DARK_VIRIDIS };
     }
     if (Array.isArray(node)) return node.map((v) => chartColours(v, isDark, key));
     if (node && typeof node === "object") {

@@ -28,8 +28,9 @@
 //     EXPLORER_BUDGET_KB more for Vega (a page without math must not load MathJax);
 //   - an explorer ({explorer} directive) that does not draw, whose numbers differ from
 //     posenc_lib's (the reference values in the page), whose sliders do not change
-//     the chart, or whose series coloured by a scale (lines, points) have a colour under
-//     SERIES_CONTRAST with the chart's background (this one in the dark pass too).
+//     the chart, or with a mark (line, point, rule; fixed colour or from a scale; not a
+//     heatmap cell) whose colour, as drawn (with its opacity), has a contrast under
+//     MARK_CONTRAST with the chart's background (this one in the dark pass too).
 // Then a dark-mode pass opens every page again with the dark theme chosen (localStorage
 // "mode" and "theme" = "dark", as the theme's switch stores them, and prefers-color-scheme
 // dark) and fails on:
@@ -40,8 +41,7 @@
 //   - an explorer that does not draw (the checks above), or that is hard to read on the
 //     dark page: the contrast of any of its text (axis labels and titles, legends, chart
 //     titles) with the chart's background (Vega's, over the page's) under
-//     DARK_TEXT_CONTRAST, or of a mark drawn in one fixed colour (rules, single lines and
-//     points; not series coloured by a scale) under DARK_MARK_CONTRAST;
+//     DARK_TEXT_CONTRAST (its marks: as in the light pass);
 //   - typeset math (mjx-container) whose colour has a contrast under DARK_TEXT_CONTRAST
 //     with the background behind it (black math on the dark page);
 //   - a figure (<img> of the article) with a transparent background (a corner pixel not
@@ -94,13 +94,11 @@ const EXPLORER_BUDGET_KB = Number(process.env.EXPLORER_BUDGET_KB || 300); // Veg
 const CJK_FAMILY = "Book CJK";
 const CJK_SOURCE = "[\\u2e80-\\u2fdf\\u3001-\\u30ff\\u3100-\\u312f\\u31a0-\\u31ff\\u3400-\\u4dbf\\u4e00-\\u9fff\\uf900-\\ufaff\\ufe30-\\ufe4f\\uff00-\\uffef]";
 // Dark pass: least contrast ratio (WCAG 2) of text (axis labels, math) with its background
-// (AA, 1.4.3), and of a chart mark drawn in one fixed colour with the chart's background
-// (non-text contrast, 1.4.11).
+// (AA, 1.4.3).
 const DARK_TEXT_CONTRAST = 4.5;
-const DARK_MARK_CONTRAST = 3;
-// Both passes: least contrast of a series colour from a scale (lines, points) with the
-// chart's background (non-text contrast, 1.4.11).
-const SERIES_CONTRAST = 3;
+// Both passes: least contrast of a chart mark (line, point, rule) with the chart's
+// background (non-text contrast, 1.4.11).
+const MARK_CONTRAST = 3;
 
 if (!existsSync(join(SITE, "index.html"))) {
   console.error(`No built site at ${SITE}: run 'make book' (or 'make test-book') first.`);
@@ -409,39 +407,17 @@ async function checkExplorers(page, pagePath, shot = pagePath.replaceAll("/", "_
     if (!state.sliders) fail(pagePath, `${where}: no slider`);
     if (!state.compared) fail(pagePath, `${where}: no reference values compared`);
     for (const m of state.mismatches.slice(0, 5)) fail(pagePath, `${where}: ${m}`);
-    // Series told apart by a colour scale (lines, points): every colour must stand out from
-    // the chart's background, in either theme. Cells of a heatmap (rect) only need to
-    // differ from each other.
+    // Every mark of the chart (lines, points, rules; fixed or from a colour scale) must
+    // stand out from the chart's background, as drawn, in either theme. Cells of a heatmap
+    // (rect) only need to differ from each other.
     await page.evaluate(installColourTools);
     const faint = await page.evaluate(([id, minimum]) => {
-      const { parse, over, backdrop, contrast } = window.bookColour;
-      const view = window.bookExplorers[id];
-      const bg = over(parse(view.background()), backdrop(document.querySelector(`#${CSS.escape(id)} canvas`)));
-      const colours = new Map(); // mark name -> colours of its items
-      const visit = (node) => {
-        for (const it of node.items || []) {
-          if (["line", "symbol", "trail"].includes(node.marktype)) {
-            const colour = node.marktype === "symbol" && it.fill ? it.fill : it.stroke;
-            if (typeof colour === "string") {
-              if (!colours.has(node.name)) colours.set(node.name, new Set());
-              colours.get(node.name).add(colour);
-            }
-          }
-          for (const child of it.items || []) visit(child);
-        }
-      };
-      visit(view.scenegraph().root);
-      const out = [];
-      for (const [name, set] of colours) {
-        if (set.size < 2) continue; // one fixed colour: the dark pass checks those
-        for (const c of set) {
-          const ratio = contrast(over(parse(c), bg), bg);
-          if (ratio < minimum) out.push(`${name} ${c} (${ratio.toFixed(2)})`);
-        }
-      }
-      return out;
-    }, [id, SERIES_CONTRAST]);
-    if (faint.length) fail(pagePath, `${where}: series colours under ${SERIES_CONTRAST}:1 on the chart's background: ${faint.slice(0, 4).join(", ")}`);
+      const canvas = document.querySelector(`#${CSS.escape(id)} canvas`);
+      const { marks } = window.bookColour.chart(window.bookExplorers[id], canvas);
+      return marks.filter((m) => m.type !== "rect").flatMap((m) => m.colours
+        .filter(([, ratio]) => ratio < minimum).map(([c, ratio]) => `${m.name} ${c} (${ratio.toFixed(2)})`));
+    }, [id, MARK_CONTRAST]);
+    if (faint.length) fail(pagePath, `${where}: marks under ${MARK_CONTRAST}:1 on the chart's background: ${faint.slice(0, 4).join(", ")}`);
     // Each slider: move it, the chart must change.
     for (let i = 0; i < state.sliders; i++) {
       const slider = page.locator(`#${id} input[type="range"]`).nth(i);
@@ -657,7 +633,37 @@ function installColourTools() {
     return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
   };
   const css = (c) => `rgb(${c.slice(0, 3).map(Math.round).join(", ")})`;
-  window.bookColour = { parse, over, backdrop, contrast, css };
+  // What a Vega view draws: the chart's background (over the page's); per mark of the
+  // chart itself (role "mark"), each colour its items show, with the opacity it is drawn
+  // with, and its contrast with that background; and the least contrast of any text.
+  const chart = (view, canvas) => {
+    const bg = over(parse(view.background()), backdrop(canvas));
+    const marks = new Map();
+    let textMin = Infinity, textWorst = "";
+    const visit = (node) => {
+      for (const it of node.items || []) {
+        if (node.marktype === "text" && it.opacity !== 0 && String(it.text ?? "").trim()) {
+          const ratio = contrast(over(parse(it.fill ?? "#000"), bg), bg);
+          if (ratio < textMin) { textMin = ratio; textWorst = `${node.role} "${String(it.text).slice(0, 30)}" in ${it.fill}`; }
+        } else if (node.role === "mark" && node.marktype !== "group") {
+          const stroked = ["line", "rule", "trail"].includes(node.marktype)
+            || typeof it.fill !== "string" || !parse(it.fill)[3];
+          const colour = stroked ? it.stroke : it.fill;
+          if (typeof colour === "string" && parse(colour)[3]) {
+            const drawn = parse(colour).slice();
+            drawn[3] *= (it.opacity ?? 1) * ((stroked ? it.strokeOpacity : it.fillOpacity) ?? 1);
+            if (!marks.has(node.name)) marks.set(node.name, { type: node.marktype, colours: new Map() });
+            marks.get(node.name).colours.set(`${colour} at opacity ${drawn[3].toFixed(2)}`, contrast(over(drawn, bg), bg));
+          }
+        }
+        for (const child of it.items || []) visit(child);
+      }
+    };
+    visit(view.scenegraph().root);
+    return { background: css(bg), textMin, textWorst,
+      marks: [...marks].map(([name, m]) => ({ name, type: m.type, fixed: m.colours.size === 1, colours: [...m.colours] })) };
+  };
+  window.bookColour = { parse, over, backdrop, contrast, css, chart };
 }
 
 // Dark pass: one page with the dark theme (see the header). Failures go under
@@ -738,54 +744,26 @@ async function checkDark(pagePath) {
       dark.figures[pagePath] = { figures: figures.length, transparent: figures.filter((f) => f.alpha < 255).length };
     }
 
-    // Explorers: drawn in the dark palette, text and fixed-colour marks readable on the
-    // chart's background; then the light pass's checks (drawn, numbers, sliders).
+    // Explorers: drawn in the dark palette, text readable on the chart's background; then
+    // the light pass's checks (drawn, numbers, sliders, marks).
     const ids = await page.evaluate(() => [...document.querySelectorAll("figure.explorer")].map((f) => f.id));
     for (const id of ids) {
       const r = await page.evaluate((id) => {
-        const { parse, over, backdrop, contrast, css } = window.bookColour;
         const view = window.bookExplorers?.[id];
         const canvas = document.querySelector(`#${CSS.escape(id)} canvas`);
-        if (!view || !canvas) return null;
-        const bg = over(parse(view.background()), backdrop(canvas));
-        const out = { background: css(bg), textMin: Infinity, textWorst: "", marks: {} };
-        const marks = new Map(); // mark name -> colours of its items
-        const visit = (node) => {
-          for (const it of node.items || []) {
-            if (node.marktype === "text" && it.opacity !== 0 && String(it.text ?? "").trim()) {
-              const ratio = contrast(over(parse(it.fill ?? "#000"), bg), bg);
-              if (ratio < out.textMin) { out.textMin = ratio; out.textWorst = `${node.role} "${String(it.text).slice(0, 30)}" in ${it.fill}`; }
-            } else if (node.role === "mark" && node.marktype !== "group") {
-              const stroked = ["line", "rule", "trail"].includes(node.marktype);
-              const colour = stroked || typeof it.fill !== "string" || !parse(it.fill)[3] ? it.stroke : it.fill;
-              if (typeof colour === "string" && parse(colour)[3]) {
-                if (!marks.has(node.name)) marks.set(node.name, new Set());
-                marks.get(node.name).add(colour);
-              }
-            }
-            for (const child of it.items || []) visit(child);
-          }
-        };
-        visit(view.scenegraph().root);
-        // One colour for all items of a mark (facets included): a fixed colour. Several:
-        // a colour scale (series, heatmap), measured but not held to the threshold.
-        for (const [name, colours] of marks) {
-          const ratios = [...colours].map((c) => [c, contrast(over(parse(c), bg), bg)]).sort((a, b) => a[1] - b[1]);
-          out.marks[name] = { colour: ratios[0][0], contrast: ratios[0][1], fixed: colours.size === 1 };
-        }
-        return out;
+        return view && canvas ? window.bookColour.chart(view, canvas) : null;
       }, id);
       if (!r) continue; // not drawn: checkExplorers reports it
       const where = `explorer ${id}`;
       if (r.textMin < DARK_TEXT_CONTRAST) fail(key, `${where}: text hard to read, contrast ${r.textMin.toFixed(2)} < ${DARK_TEXT_CONTRAST} on the chart's ${r.background} (${r.textWorst})`);
-      for (const [name, m] of Object.entries(r.marks)) {
-        if (m.fixed && m.contrast < DARK_MARK_CONTRAST) fail(key, `${where}: mark ${name} in ${m.colour} hard to see, contrast ${m.contrast.toFixed(2)} < ${DARK_MARK_CONTRAST} on the chart's ${r.background}`);
-      }
-      const fixed = Object.values(r.marks).filter((m) => m.fixed).map((m) => m.contrast);
-      const scaled = Object.values(r.marks).filter((m) => !m.fixed).map((m) => m.contrast);
+      // Marks are held to MARK_CONTRAST by checkExplorers below; here they are measured.
+      const least = (ms) => {
+        const all = ms.flatMap((m) => m.colours.map(([, ratio]) => ratio));
+        return all.length ? +Math.min(...all).toFixed(2) : null;
+      };
       (dark.explorers[pagePath] ||= []).push({ id, background: r.background, textMinContrast: +r.textMin.toFixed(2),
-        fixedMarkMinContrast: fixed.length ? +Math.min(...fixed).toFixed(2) : null,
-        scaleColourMinContrast: scaled.length ? +Math.min(...scaled).toFixed(2) : null });
+        fixedMarkMinContrast: least(r.marks.filter((m) => m.fixed)),
+        scaleColourMinContrast: least(r.marks.filter((m) => !m.fixed && m.type !== "rect")) });
     }
     await checkExplorers(page, key, shot);
 
@@ -885,7 +863,7 @@ const report = { origin: ORIGIN, pages: PAGES.length, navigation: nav, seconds,
   budgets: { pageKb: PAGE_BUDGET_KB, mathKb: MATH_BUDGET_KB, explorerKb: EXPLORER_BUDGET_KB, phoneWidth: PHONE.width, minFigureRatio: MIN_FIGURE_RATIO },
   weights, phoneScrollWidth: overflow, failures, notes, externalRequests,
   dark: { pages: PAGES.length, seconds: dark.seconds, failedPages: darkFailed,
-    thresholds: { textContrast: DARK_TEXT_CONTRAST, markContrast: DARK_MARK_CONTRAST },
+    thresholds: { textContrast: DARK_TEXT_CONTRAST, markContrast: MARK_CONTRAST },
     summary: darkSummary, explorers: dark.explorers, math: dark.math, figures: dark.figures } };
 writeFileSync(join(OUT, "browser-report.json"), JSON.stringify(report, null, 2));
 
