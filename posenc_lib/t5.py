@@ -166,9 +166,10 @@ class T5RelativePositionBias(nn.Module):
 
         ``B`` is constant along diagonals (it depends on ``j - i`` only), so the table is
         looked up once per distance, ``q_len + k_len - 1`` rows, and the matrix is built
-        from a strided view of that vector (one copy): ``B[h, i, j] = u[h, j - i + q_len - 1]``. Looking up
-        all ``q_len * k_len`` pairs (:meth:`buckets` and an embedding lookup) gives the
-        same numbers with a much larger backward pass.
+        from a strided view of that vector (one copy):
+        ``B[h, i, j] = u[h, j - i + q_len - 1]``. Looking up all ``q_len * k_len`` pairs
+        (:meth:`buckets` and an embedding lookup) gives the same numbers with a much larger
+        backward pass.
         """
         check_int("q_len", q_len, minimum=0)
         check_int("k_len", k_len, minimum=0)

@@ -3,7 +3,7 @@
 ``posenc_lib.book.data`` describes, gzipped to posenc_lib/book/corpus/pydoc_topics.txt.gz.
 
 The standard library's copy of this text changes between Python releases (3.11.7 gives
-465,089 characters, 3.12 about 492,000), so the labs read this snapshot instead, and every
+465,089 characters, 3.12.1 gives 492,274), so the labs read this snapshot instead, and every
 Python reads the same characters. Run it only to replace the snapshot on purpose, then
 update data.CORPUS_PYTHON and data.CORPUS_SHA256.
 """

@@ -46,8 +46,8 @@ CORPUS_SOURCE = (
     "Python Software Foundation License"
 )
 #: The Python release whose ``pydoc_data.topics`` the stored snapshot was taken from. The
-#: standard library's copy changes between releases (3.12 has about 6 % more text), so the
-#: labs read the snapshot: every Python gets the same characters.
+#: standard library's copy changes between releases (3.12.1's has 6 % more characters), so
+#: the labs read the snapshot: every Python gets the same characters.
 CORPUS_PYTHON = "3.11.7"
 #: sha256 of the snapshot's ASCII text (``scripts/snapshot_corpus.py`` writes both).
 CORPUS_SHA256 = "b986bb8f612fb1b2f47c3da9eef2f5b23f5987340bde954253e0be941fa11973"

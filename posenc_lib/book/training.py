@@ -353,9 +353,10 @@ def load_stored(kind: str, config: str = "full") -> dict | None:
 
 
 #: The stored full run was repeated on other hardware (a 2-core CPU instead of one H200,
-#: same configuration and seeds). Float rounding differs between the two, so training
-#: takes another path, as with new seeds: a claim about the stored run that also holds
-#: on the replicate does not depend on one realisation of the noise.
+#: same configuration and seeds). The two differ in float rounding and in PyTorch version
+#: (2.11 and 2.13), and the H200 run read Python 3.12.3's corpus: a claim about the stored
+#: run that also holds on the replicate does not hang on that one run. The replicate
+#: shares its seeds, so it is not a set of new, independent draws.
 REPLICATE_CONFIG = "full_cpu"
 
 
